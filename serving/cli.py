@@ -1,0 +1,85 @@
+"""The `grooming-risk` command. Subcommands come from the entry-point group
+`grooming_risk.commands`, so serving never imports training or evals."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from serving.bundle import BundleError
+
+GROUP = "grooming_risk.commands"
+log = logging.getLogger("grooming_risk")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, its arguments, what it runs and the extra it needs."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    extra: str | None = None
+
+
+def _add_params_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file")
+    parser.add_argument("--profile", default=None, help="a profile of the parameters file, e.g. quick")
+
+
+def stage_command(help: str, target: str, extra: str) -> Command:
+    """A pipeline stage `module:function(params_path, profile) -> exit code`, imported only
+    when run so that `--help` stays fast and a missing extra can be named."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, function = target.split(":")
+        return getattr(importlib.import_module(module), function)(args.params, args.profile)
+
+    return Command(help, _add_params_arguments, run, extra)
+
+
+class UsageError(RuntimeError):
+    """A mistake of the caller (missing file, bad flag); printed as one line."""
+
+
+def _missing_extra(name: str, extra: str | None) -> str:
+    hint = f"pip install 'grooming-risk[{extra}]'" if extra else "reinstall grooming-risk"
+    return f"grooming-risk {name} needs the '{extra or 'base'}' extra ({hint})"
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+    parser = argparse.ArgumentParser(prog="grooming-risk", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: dict[str, Command] = {}
+    for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        command = entry.load()
+        commands[entry.name] = command
+        sub = subparsers.add_parser(entry.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+    return parser, commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
+    command = commands[args.command]
+    try:
+        return command.run(args)
+    except ModuleNotFoundError as error:
+        if error.name and error.name.split(".")[0] in {"serving", "training", "evals"}:
+            raise
+        print(f"error: {_missing_extra(args.command, command.extra)}; missing module {error.name}", file=sys.stderr)
+    except (BundleError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

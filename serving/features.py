@@ -1,0 +1,65 @@
+"""Behavioural metadata features: account facts and message timing, never message text."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+
+from serving.schema import Conversation
+
+ACCOUNT_FEATURES: tuple[str, ...] = (
+    "reported_account_age_days",
+    "reported_minor_contacts_30d",
+    "reported_prior_reports",
+    "reported_prior_blocks",
+    "initiated_by_reported",
+    "age_gap_years",
+)
+TIMING_FEATURES: tuple[str, ...] = ("message_count", "span_hours", "messages_per_hour", "night_fraction")
+METADATA_FEATURES: tuple[str, ...] = ACCOUNT_FEATURES + TIMING_FEATURES
+# Night as seen from UTC timestamps: the records carry no time zone of the participants.
+_NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return math.nan
+
+
+def _timestamps(conversation: Conversation) -> list[datetime]:
+    stamps = []
+    for message in conversation.messages:
+        if message.ts is None:
+            continue
+        try:
+            stamp = datetime.fromisoformat(message.ts)
+        except ValueError:
+            continue
+        stamps.append(stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC))
+    return stamps
+
+
+def metadata_features(conversation: Conversation) -> np.ndarray:
+    """The METADATA_FEATURES of one conversation as float32; NaN where a value is unknown."""
+    account = [_number(conversation.metadata.get(name)) for name in ACCOUNT_FEATURES]
+    stamps = _timestamps(conversation)
+    count = float(len(conversation.messages))
+    if len(stamps) >= 2:
+        span_hours = max((max(stamps) - min(stamps)).total_seconds() / 3600.0, 0.0)
+        rate = count / max(span_hours, 1.0 / 60.0)
+    else:
+        span_hours, rate = math.nan, math.nan
+    night = sum(s.hour in _NIGHT_HOURS for s in stamps) / len(stamps) if stamps else math.nan
+    return np.asarray([*account, count, span_hours, rate, night], dtype=np.float32)
+
+
+def metadata_matrix(conversations: list[Conversation]) -> np.ndarray:
+    """Features of many conversations, one row each."""
+    if not conversations:
+        return np.zeros((0, len(METADATA_FEATURES)), dtype=np.float32)
+    return np.stack([metadata_features(c) for c in conversations])

@@ -1,0 +1,80 @@
+"""Test setup: a closed network, and one quick run of the pipeline shared by the tests that need a bundle."""
+
+from __future__ import annotations
+
+import os
+
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from serving.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def valid_record(conversation_id: str = "r-1", opt_in: bool = True) -> dict:
+    """A small hand-written record in the input format (benign small talk)."""
+    return {
+        "conversation_id": conversation_id,
+        "opt_in": opt_in,
+        "participants": [
+            {"id": "u1", "role": "reporter", "age_band": "13-15"},
+            {"id": "u2", "role": "reported", "age_band": "adult"},
+        ],
+        "messages": [
+            {"sender": "u2", "ts": "2026-03-01T19:02:00Z", "text": "hey, saw you in the lobby"},
+            {"sender": "u1", "ts": "2026-03-01T19:03:00Z", "text": "yeah that match was fun"},
+            {"sender": "u2", "ts": "2026-03-01T19:05:00Z", "text": "which team are you on next week"},
+        ],
+        "metadata": {"reported_account_age_days": 9, "reported_minor_contacts_30d": 14},
+    }
+
+
+@dataclass(frozen=True)
+class QuickRun:
+    root: Path
+    bundle: Path
+    reports: Path
+
+    def read_json(self, relative: str) -> dict:
+        return json.loads((self.root / relative).read_text())
+
+
+def run_cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
+    """generate -> train -> export -> evaluate -> report with the quick profile, in a fresh folder."""
+    root = tmp_path_factory.mktemp("quick")
+    shutil.copyfile(ROOT / "params.yaml", root / "params.yaml")
+    previous_cwd, previous_uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.chdir(root)
+    try:
+        for stage in ("generate", "train", "export", "evaluate", "report"):
+            assert run_cli(stage, "--params", "params.yaml", "--profile", "quick") == 0, stage
+    finally:
+        os.chdir(previous_cwd)
+        if previous_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_uri
+    return QuickRun(root, root / "models" / "bundle", root / "reports")

@@ -1,0 +1,11 @@
+"""Training's subcommands: `generate`, `train` and `export`."""
+
+from serving.cli import stage_command
+
+generate = stage_command("generate the synthetic conversation splits", "training.pipeline:generate_stage", "train")
+train = stage_command(
+    "train the TF-IDF baseline, the transformer and the metadata model", "training.pipeline:train_stage", "train"
+)
+export = stage_command(
+    "export ONNX (fp32, int8), check parity, calibrate and write the bundle", "training.pipeline:export_stage", "train"
+)

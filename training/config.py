@@ -1,0 +1,116 @@
+"""Typed views of the training sections of `params.yaml`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.params import from_dict, load_params
+from serving.schema import Limits
+from serving.text import WindowParams
+from training.synthetic import SyntheticConfig
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    models: Path
+    bundle: Path
+    reports: Path
+
+    def __post_init__(self) -> None:
+        for name in ("data", "models", "bundle", "reports"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    max_features: int
+    ngram_max: int
+    min_df: int
+    C: float
+    max_iter: int
+
+
+@dataclass(frozen=True)
+class TinyBert:
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    init: str  # "pretrained" (all-MiniLM-L6-v2) or "random" (a tiny BERT, for tests)
+    tiny: TinyBert
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    max_positive_weight: float
+    patience: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class MetadataModelConfig:
+    C: float
+    max_iter: int
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    opset: int
+    max_abs_logit_diff: float
+    max_int8_auc_delta: float
+    min_int8_decision_agreement: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    high_max_fpr: float
+    medium_min_recall: float
+
+
+@dataclass(frozen=True)
+class Runtime:
+    batch_size: int
+    intra_op_threads: int
+    top_messages: int
+    chunk_records: int
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    experiment: str
+    registered_model: str
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    seed: int
+    paths: Paths
+    generate: SyntheticConfig
+    window: WindowParams
+    limits: Limits
+    baseline: BaselineConfig
+    transformer: TransformerConfig
+    metadata_model: MetadataModelConfig
+    export: ExportConfig
+    thresholds: Thresholds
+    runtime: Runtime
+    mlflow: MlflowConfig
+
+
+SECTIONS = tuple(TrainingParams.__dataclass_fields__)
+
+
+def training_params(path: str | Path, profile: str | None = None) -> tuple[TrainingParams, dict[str, Any]]:
+    """The typed training parameters and the raw merged mapping (for logging)."""
+    raw = load_params(path, profile)
+    raw["generate"] = {**raw["generate"], "seed": raw["seed"]}
+    return from_dict(TrainingParams, {k: raw[k] for k in SECTIONS}), raw

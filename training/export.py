@@ -1,0 +1,186 @@
+"""ONNX export of the fine-tuned transformer: fp32 export, ONNX Runtime transformer fusion,
+dynamic int8 quantisation, and the parity numbers that gate them."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper, numpy_helper
+from sklearn.metrics import roc_auc_score
+
+FUSED_OPERATORS = (
+    "Attention",
+    "MultiHeadAttention",
+    "SkipLayerNormalization",
+    "EmbedLayerNormalization",
+    "Gelu",
+    "FastGelu",
+    "BiasGelu",
+    "LayerNormalization",
+)
+
+
+class ExportGateError(RuntimeError):
+    """A parity gate failed: the exported model does not match what was trained."""
+
+
+class _LogitsFromMask(torch.nn.Module):
+    """(input_ids, attention_mask) -> logits, the graph signature the bundle promises.
+
+    It builds the additive 4-D attention mask itself with `masked_fill` (a Where node): the
+    pattern ONNX Runtime's Attention fusion recognises; transformers 5's own mask is not."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        length = input_ids.shape[1]
+        keep = attention_mask[:, None, None, :].expand(-1, 1, length, -1).to(torch.float32)
+        blocked = 1.0 - keep
+        additive = blocked.masked_fill(blocked.to(torch.bool), torch.finfo(torch.float32).min)
+        return self.model(input_ids=input_ids, attention_mask=additive).logits
+
+
+def _int64(graph: onnx.GraphProto, name: str, values: list[int] | int) -> str:
+    graph.initializer.append(numpy_helper.from_array(np.asarray(values, dtype=np.int64), name))
+    return name
+
+
+def match_ort_fusion_patterns(model: onnx.ModelProto) -> None:
+    """Rewrite two spots of a dynamo-exported BERT graph into the forms ONNX Runtime's
+    transformer fusions look for (checked against onnxruntime 1.32's fusion_attention.py
+    and fusion_embedlayer.py):
+    - onnxscript merges `mask[:, None, None, :]` into one Unsqueeze with two axes; the
+      attention-mask pattern expects two Unsqueeze nodes;
+    - the position-ids Slice ends at `Shape(attention_mask)[1:2]`; the embedding pattern
+      expects `Unsqueeze(Gather(Shape(input_ids), 1), 0)`."""
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type == "Unsqueeze" and len(node.input) == 2 and node.input[1] in initializers:
+            axes = sorted(numpy_helper.to_array(initializers[node.input[1]]).ravel().tolist())
+            if len(axes) > 1 and all(axis >= 0 for axis in axes):
+                current = node.input[0]
+                for k, axis in enumerate(axes):
+                    output = node.output[0] if k == len(axes) - 1 else f"{node.name}_split{k}"
+                    axes_name = _int64(graph, f"{node.name}_axes{k}", [axis])
+                    nodes.append(
+                        helper.make_node("Unsqueeze", [current, axes_name], [output], name=f"{node.name}_split{k}")
+                    )
+                    current = output
+                continue
+        feeds_positions = any(
+            c.op_type == "Gather" and "position" in c.input[0] for c in consumers.get(node.output[0], [])
+        )
+        if node.op_type == "Slice" and node.input[0] in initializers and feeds_positions:
+            prefix = f"{node.name}_pos"
+            nodes += [
+                helper.make_node("Shape", ["input_ids"], [f"{prefix}_shape"], name=f"{prefix}_shape"),
+                helper.make_node(
+                    "Gather",
+                    [f"{prefix}_shape", _int64(graph, f"{prefix}_one", 1)],
+                    [f"{prefix}_len"],
+                    name=f"{prefix}_gather",
+                    axis=0,
+                ),
+                helper.make_node(
+                    "Unsqueeze",
+                    [f"{prefix}_len", _int64(graph, f"{prefix}_axis", [0])],
+                    [f"{prefix}_end"],
+                    name=f"{prefix}_unsqueeze",
+                ),
+            ]
+            node.input[2] = f"{prefix}_end"
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+
+
+def export_fp32(model: torch.nn.Module, path: Path, opset: int) -> None:
+    """A single-file fp32 ONNX graph (dynamo exporter) with dynamic batch and sequence axes."""
+    wrapper = _LogitsFromMask(model.eval()).eval()
+    input_ids = torch.randint(1000, 2000, (2, 16), dtype=torch.long)
+    attention = torch.ones_like(input_ids)
+    attention[1, 10:] = 0
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            wrapper,
+            (input_ids, attention),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
+            opset_version=opset,
+            dynamo=True,
+        )
+    graph = program.model_proto
+    match_ort_fusion_patterns(graph)
+    onnx.save(graph, str(path))
+
+
+def optimize(path_in: Path, path_out: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """ONNX Runtime's BERT fusions; the count of each fused operator in the result. The raw
+    attention mask keeps any padding layout exact (the default assumes right padding)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    options.use_raw_attention_mask(True)
+    optimized = optimize_model(
+        str(path_in), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, optimization_options=options
+    )
+    optimized.save_model_to_file(str(path_out), use_external_data_format=False)
+    counts = Counter(node.op_type for node in onnx.load(str(path_out)).graph.node)
+    return {name: counts.get(name, 0) for name in FUSED_OPERATORS}
+
+
+def quantize_int8(path_in: Path, path_out: Path) -> None:
+    """Dynamic int8 quantisation of the weights, per channel (closer to fp32 than per tensor)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path_out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(
+        str(path_in),
+        str(path_out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def int8_parity(
+    labels: np.ndarray, fp32_scores: np.ndarray, int8_scores: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """ROC-AUC change and decision agreement of the int8 model against fp32 at `threshold`."""
+    return {
+        "fp32_roc_auc": float(roc_auc_score(labels, fp32_scores)),
+        "int8_roc_auc": float(roc_auc_score(labels, int8_scores)),
+        "int8_auc_delta": float(roc_auc_score(labels, int8_scores) - roc_auc_score(labels, fp32_scores)),
+        "int8_decision_agreement": float(np.mean((fp32_scores >= threshold) == (int8_scores >= threshold))),
+    }

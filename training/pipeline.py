@@ -1,0 +1,263 @@
+"""The training stages of `dvc.yaml`: each reads params.yaml, does its job, writes its outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import onnx
+from transformers import BertForSequenceClassification
+
+from serving.bundle import (
+    CONTENT_MODEL,
+    METADATA_MODEL,
+    TOKENIZER,
+    Bands,
+    Fusion,
+    Platt,
+    load_bundle,
+    write_manifest,
+)
+from serving.features import METADATA_FEATURES
+from serving.operating import threshold_for_recall
+from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation
+from serving.scorer import Scorer, fuse, max_per_conversation, platt, session_logits
+from serving.text import Windower, load_tokenizer
+from training import export, synthetic, tracking
+from training.baseline import TfidfBaseline
+from training.calibration import fit_bands, fit_fusion, fit_platt
+from training.config import ExportConfig, Thresholds, TrainingParams, training_params
+from training.data import SPLITS, Split, labels, read_split, write_jsonl
+from training.export import ExportGateError
+from training.finetune import build_model, fine_tune, predict_logits, pretrained_path, set_seed, window_set
+from training.metadata_model import MetadataModel
+from training.provenance import data_hash, git_commit, package_versions
+
+log = logging.getLogger(__name__)
+
+TRAIN_RUN = "train_run.json"
+EXPORT_METRICS = "export_metrics.json"
+
+
+def _split_files(params: TrainingParams) -> list[Path]:
+    return [params.paths.data / f"{name}.jsonl" for name in SPLITS]
+
+
+def generate_stage(params_path: Path, profile: str | None) -> int:
+    params, _ = training_params(params_path, profile)
+    for name, records in synthetic.generate(params.generate).items():
+        path = params.paths.data / f"{name}.jsonl"
+        write_jsonl(path, records)
+        positives = sum(r["label"] == 1 for r in records)
+        print(f"{name}: {len(records)} conversations ({positives} risky) -> {path}")
+    return 0
+
+
+def _read_splits(params: TrainingParams) -> dict[str, Split]:
+    splits = {name: read_split(params.paths.data, name, params.limits) for name in SPLITS}
+    for split in splits.values():
+        rejects_path = params.paths.models / f"rejects_{split.name}.jsonl"
+        write_jsonl(rejects_path, [r.__dict__ for r in split.rejects])
+        log.info("%s: %d conversations, %d rejected", split.name, len(split.conversations), len(split.rejects))
+    return splits
+
+
+def _write_predictions(path: Path, split: Split, scores: np.ndarray) -> None:
+    write_jsonl(
+        path,
+        (
+            {"conversation_id": c.conversation_id, "label": c.label, "score": float(s)}
+            for c, s in zip(split.conversations, scores, strict=True)
+        ),
+    )
+
+
+def train_stage(params_path: Path, profile: str | None) -> int:
+    params, raw = training_params(params_path, profile)
+    set_seed(params.seed)
+    splits = _read_splits(params)
+    train, validation = splits["train"], splits["validation"]
+    models = params.paths.models
+    data_sha256 = data_hash(_split_files(params))
+    commit = git_commit()
+    with tracking.run(params.mlflow.experiment, run_name=f"train-{data_sha256[:8]}") as active:
+        mlflow.log_params(tracking.flatten(raw))
+        mlflow.set_tags({"git_commit": commit, "data_sha256": data_sha256, "profile": profile or "default"})
+        mlflow.log_metrics({f"rejects_{s.name}": len(s.rejects) for s in splits.values()})
+
+        started = time.perf_counter()
+        baseline = TfidfBaseline(params.baseline, params.seed).fit(train.conversations, labels(train.conversations))
+        for name in ("validation", "test"):
+            scores = baseline.predict_proba(splits[name].conversations)[:, 1]
+            _write_predictions(models / "baseline" / f"predictions_{name}.jsonl", splits[name], scores)
+        mlflow.log_metric("tfidf_fit_seconds", time.perf_counter() - started)
+
+        metadata = MetadataModel(params.metadata_model, params.seed).fit(
+            train.conversations, labels(train.conversations)
+        )
+        metadata.save_onnx(models / "metadata" / "metadata_model.onnx")
+
+        weights = pretrained_path()
+        windower = Windower(load_tokenizer(str(weights / "tokenizer.json")), params.window)
+        model = build_model(params.transformer, windower.tokenizer.get_vocab_size())
+        train_windows = window_set(windower, train.conversations)
+        validation_windows = window_set(windower, validation.conversations)
+        mlflow.log_metrics(
+            {"train_windows": len(train_windows.windows), "validation_windows": len(validation_windows.windows)}
+        )
+        started = time.perf_counter()
+        history = fine_tune(
+            model,
+            params.transformer,
+            train_windows,
+            validation_windows,
+            np.asarray(labels(validation.conversations)),
+            params.seed,
+            on_epoch=lambda r: mlflow.log_metrics(
+                {
+                    "train_loss": r.train_loss,
+                    "validation_pr_auc": r.validation_pr_auc,
+                    "epoch_seconds": r.seconds,
+                    "train_windows_per_second": r.windows_per_second,
+                },
+                step=r.epoch,
+            ),
+        )
+        mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
+        out = models / "transformer"
+        model.save_pretrained(out)
+        shutil.copyfile(weights / "tokenizer.json", out / "tokenizer.json")
+        (out / "history.json").write_text(json.dumps([r.__dict__ for r in history], indent=2))
+        run_info = {"mlflow_run_id": active.info.run_id, "data_sha256": data_sha256, "git_commit": commit}
+        (models / TRAIN_RUN).write_text(json.dumps(run_info, indent=2))
+    best = max(r.validation_pr_auc for r in history)
+    print(f"trained: {len(history)} epochs, best validation PR-AUC {best:.4f}, MLflow run {run_info['mlflow_run_id']}")
+    return 0
+
+
+def _check_gates(metrics: dict, config: ExportConfig) -> None:
+    failures = []
+    if not metrics["max_abs_logit_diff"] <= config.max_abs_logit_diff:
+        failures.append(f"fp32 max |logit diff| {metrics['max_abs_logit_diff']:.2e} > {config.max_abs_logit_diff:.0e}")
+    if not abs(metrics["int8_auc_delta"]) <= config.max_int8_auc_delta:
+        failures.append(f"int8 |ROC-AUC delta| {abs(metrics['int8_auc_delta']):.4f} > {config.max_int8_auc_delta}")
+    if not metrics["int8_decision_agreement"] >= config.min_int8_decision_agreement:
+        failures.append(
+            f"int8 decision agreement {metrics['int8_decision_agreement']:.4f} < {config.min_int8_decision_agreement}"
+        )
+    if failures:
+        raise ExportGateError("export parity gate failed: " + "; ".join(failures))
+
+
+def _onnx_io(path: Path) -> dict[str, list[str]]:
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name for i in graph.initializer}
+    return {
+        "inputs": [i.name for i in graph.input if i.name not in initializers],
+        "outputs": [o.name for o in graph.output],
+    }
+
+
+def export_stage(params_path: Path, profile: str | None) -> int:
+    params, _ = training_params(params_path, profile)
+    models, bundle_dir = params.paths.models, params.paths.bundle
+    run_info = json.loads((models / TRAIN_RUN).read_text())
+    source = models / "transformer"
+    model = BertForSequenceClassification.from_pretrained(source, attn_implementation="eager").eval()
+    windower = Windower(load_tokenizer(str(source / "tokenizer.json")), params.window)
+    validation = read_split(params.paths.data, "validation", params.limits)
+    readable = [c for c in validation.conversations if c.opt_in]
+    windows = window_set(windower, readable)
+    readable_labels = np.asarray(labels(readable))
+
+    work = models / "onnx"
+    fp32, fp32_optimized = work / "model_fp32.onnx", work / "model_fp32_optimized.onnx"
+    export.export_fp32(model, fp32, params.export.opset)
+    fused = export.optimize(fp32, fp32_optimized, model.config.num_attention_heads, model.config.hidden_size)
+    shutil.rmtree(bundle_dir, ignore_errors=True)
+    bundle_dir.mkdir(parents=True)
+    export.quantize_int8(fp32_optimized, bundle_dir / CONTENT_MODEL)
+
+    batch, labels_count, threads = params.runtime.batch_size, len(LABELS), params.runtime.intra_op_threads
+    torch_logits = predict_logits(model, windows.windows, batch)
+    fp32_logits = session_logits(export.session(fp32_optimized, threads), windows.windows, batch, labels_count)
+    int8_logits = session_logits(
+        export.session(bundle_dir / CONTENT_MODEL, threads), windows.windows, batch, labels_count
+    )
+    count = len(readable)
+    fp32_scores = max_per_conversation(fp32_logits[:, 0], windows.owner, count)
+    int8_scores = max_per_conversation(int8_logits[:, 0], windows.owner, count)
+    threshold = threshold_for_recall(readable_labels, fp32_scores, params.thresholds.medium_min_recall)
+    metrics = {
+        "max_abs_logit_diff": float(np.max(np.abs(torch_logits - fp32_logits))),
+        **export.int8_parity(readable_labels, fp32_scores, int8_scores, threshold),
+        "fp32_bytes": fp32_optimized.stat().st_size,
+        "int8_bytes": (bundle_dir / CONTENT_MODEL).stat().st_size,
+        "validation_windows": len(windows.windows),
+        "fused_nodes": fused,
+    }
+    (models / EXPORT_METRICS).write_text(json.dumps(metrics, indent=2))
+    _check_gates(metrics, params.export)
+
+    shutil.copyfile(source / "tokenizer.json", bundle_dir / TOKENIZER)
+    shutil.copyfile(models / "metadata" / METADATA_MODEL, bundle_dir / METADATA_MODEL)
+    manifest = {
+        "model_version": f"{run_info['data_sha256'][:8]}-{run_info['mlflow_run_id'][:8]}",
+        "labels": list(LABELS),
+        "window": asdict(params.window),
+        "limits": asdict(params.limits),
+        "runtime": asdict(params.runtime),
+        "metadata_features": list(METADATA_FEATURES),
+        "onnx_io": {name: _onnx_io(bundle_dir / name) for name in (CONTENT_MODEL, METADATA_MODEL)},
+        "training_data_sha256": run_info["data_sha256"],
+        "git_commit": run_info["git_commit"],
+        "mlflow_run_id": run_info["mlflow_run_id"],
+        "packages": package_versions(),
+        "export": {k: metrics[k] for k in ("max_abs_logit_diff", "int8_auc_delta", "int8_decision_agreement")},
+        # Identity calibration until fitted below on the bundle's own validation scores.
+        "calibration": {"content": asdict(Platt(1.0, 0.0)), "metadata": asdict(Platt(1.0, 0.0))},
+        "fusion": asdict(Fusion(1.0, 0.0, 0.0)),
+        "thresholds": {mode: asdict(Bands(1.0, 1.0)) for mode in (MODE_CONTENT, MODE_METADATA)},
+    }
+    write_manifest(bundle_dir, manifest)
+    scorer = Scorer.from_bundle(load_bundle(bundle_dir))
+    manifest.update(_calibrate(scorer, validation.conversations, params.thresholds))
+    write_manifest(bundle_dir, manifest)
+    bundle = load_bundle(bundle_dir)
+
+    with tracking.run(params.mlflow.experiment, run_id=run_info["mlflow_run_id"]):
+        mlflow.log_metrics({f"export.{k}": float(v) for k, v in metrics.items() if not isinstance(v, dict)})
+        mlflow.log_metrics({f"export.fused.{k}": v for k, v in fused.items()})
+        mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
+    print(
+        f"bundle {bundle_dir} model {bundle.model_version}: max |logit diff| {metrics['max_abs_logit_diff']:.2e}, "
+        f"int8 ROC-AUC delta {metrics['int8_auc_delta']:+.4f}, agreement {metrics['int8_decision_agreement']:.4f}, "
+        f"int8 {metrics['int8_bytes'] / 1e6:.1f} MB vs fp32 {metrics['fp32_bytes'] / 1e6:.1f} MB, fused {fused}"
+    )
+    return 0
+
+
+def _calibrate(scorer: Scorer, conversations: list[Conversation], targets: Thresholds) -> dict:
+    """Calibration, fusion and bands of the bundle, fitted on validation through the bundle."""
+    readable = [c for c in conversations if c.opt_in]
+    content = scorer.content_logits(readable)
+    metadata_all = scorer.metadata_logits(conversations)
+    metadata_readable = scorer.metadata_logits(readable)
+    all_labels, readable_labels = np.asarray(labels(conversations)), np.asarray(labels(readable))
+    content_platt = fit_platt(content, readable_labels)
+    metadata_platt = fit_platt(metadata_all, all_labels)
+    fusion = fit_fusion(content, metadata_readable, readable_labels)
+    return {
+        "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
+        "fusion": asdict(fusion),
+        "thresholds": {
+            MODE_CONTENT: asdict(fit_bands(readable_labels, fuse(fusion, content, metadata_readable), targets)),
+            MODE_METADATA: asdict(fit_bands(all_labels, platt(metadata_platt, metadata_all), targets)),
+        },
+    }
