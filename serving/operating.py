@@ -16,7 +16,7 @@ def threshold_for_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) ->
         return float(np.min(scores))
     allowed = int(np.floor(max_fpr * negatives.size))  # negatives that may score at or above
     if allowed >= negatives.size:
-        return float(negatives[-1])
+        return float(np.min(scores))
     return float(np.nextafter(negatives[allowed], np.inf))
 
 

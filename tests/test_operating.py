@@ -1,0 +1,31 @@
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from serving.operating import threshold_for_fpr, threshold_for_recall
+
+scores_and_labels = st.lists(
+    st.tuples(st.floats(min_value=0, max_value=1, allow_nan=False), st.integers(0, 1)), min_size=2, max_size=60
+).filter(lambda rows: {label for _, label in rows} == {0, 1})
+
+
+@given(rows=scores_and_labels, target=st.floats(min_value=0.0, max_value=1.0))
+def test_fpr_threshold_is_the_lowest_meeting_the_target(rows, target):
+    scores = np.array([s for s, _ in rows])
+    labels = np.array([label for _, label in rows])
+    threshold = threshold_for_fpr(labels, scores, target)
+    negatives = scores[labels == 0]
+    assert np.mean(negatives >= threshold) <= target + 1e-12
+    lower = [t for t in np.unique(scores) if t < threshold]
+    assert all(np.mean(negatives >= t) > target for t in lower)
+
+
+@given(rows=scores_and_labels, target=st.floats(min_value=0.01, max_value=1.0))
+def test_recall_threshold_is_the_highest_meeting_the_target(rows, target):
+    scores = np.array([s for s, _ in rows])
+    labels = np.array([label for _, label in rows])
+    threshold = threshold_for_recall(labels, scores, target)
+    positives = scores[labels == 1]
+    assert np.mean(positives >= threshold) >= target - 1e-12
+    higher = [t for t in np.unique(scores) if t > threshold]
+    assert all(np.mean(positives >= t) < target for t in higher)
