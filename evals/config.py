@@ -5,19 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.params import from_dict, load_params
-
-
-@dataclass(frozen=True)
-class EvalPaths:
-    data: Path
-    models: Path
-    bundle: Path
-    reports: Path
-
-    def __post_init__(self) -> None:
-        for name in ("data", "models", "bundle", "reports"):
-            object.__setattr__(self, name, Path(getattr(self, name)))
+from serving.params import MlflowConfig, Paths, Thresholds, from_dict, load_params
 
 
 @dataclass(frozen=True)
@@ -27,23 +15,11 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
-class Targets:
-    high_max_fpr: float
-    medium_min_recall: float
-
-
-@dataclass(frozen=True)
-class Tracking:
-    experiment: str
-    registered_model: str
-
-
-@dataclass(frozen=True)
 class EvalParams:
-    paths: EvalPaths
+    paths: Paths
     evaluate: EvaluateConfig
-    thresholds: Targets
-    mlflow: Tracking
+    thresholds: Thresholds
+    mlflow: MlflowConfig
 
 
 def eval_params(path: str | Path, profile: str | None = None) -> EvalParams:

@@ -17,12 +17,12 @@ from evals.metrics import detection_metrics
 from serving.batch import read_conversations
 from serving.bundle import Bundle, load_bundle
 from serving.operating import threshold_for_recall
-from serving.schema import MODE_CONTENT, MODE_METADATA, Conversation
+from serving.params import EXPORT_METRICS
+from serving.schema import MODE_CONTENT, MODE_METADATA, Conversation, labels_of
 from serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
-EXPORT_METRICS = "export_metrics.json"
 METRICS = "metrics.json"
 
 
@@ -38,7 +38,7 @@ class LabelledScores:
 def _labelled(conversations: list[Conversation], scores: list[float]) -> LabelledScores:
     return LabelledScores(
         tuple(c.conversation_id for c in conversations),
-        np.asarray([int(c.label or 0) for c in conversations]),
+        np.asarray(labels_of(conversations)),
         np.asarray(scores, dtype=np.float64),
     )
 

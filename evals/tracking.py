@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from serving.params import tracking_uri
 
 
 def log_evaluation(experiment: str, run_id: str | None, metrics: dict[str, float], artifact: Path) -> str:
     """Log `metrics` and `artifact` to `run_id`, or to a new run if this store lacks it; the run id."""
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(experiment)
     try:
         active = mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(run_name="evaluate")

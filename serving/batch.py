@@ -77,15 +77,23 @@ def _decode_json_line(raw: bytes, limits: Limits) -> Any:
 
 def read_records(path: Path, limits: Limits) -> Iterator[tuple[int, Any | RecordError]]:
     """(line number, decoded record or the reason it could not be decoded) for each record;
-    Parquet rows are numbered from 1 like lines."""
+    Parquet rows are numbered from 1 like lines. The file is opened before this returns, so
+    an unreadable input fails before any output exists."""
     if path.suffix == ".parquet":
-        line = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                line += 1
-                yield line, row
-        return
-    with path.open("rb") as handle:
+        return _parquet_rows(pq.ParquetFile(path))
+    return _jsonl_lines(path.open("rb"), limits)
+
+
+def _parquet_rows(source: pq.ParquetFile) -> Iterator[tuple[int, Any]]:
+    line = 0
+    for batch in source.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            line += 1
+            yield line, row
+
+
+def _jsonl_lines(handle: IO[bytes], limits: Limits) -> Iterator[tuple[int, Any | RecordError]]:
+    with handle:
         for line, raw in enumerate(handle, start=1):
             try:
                 yield line, _decode_json_line(raw.rstrip(b"\r\n"), limits)
@@ -101,9 +109,15 @@ def _conversation_id(record: Any) -> str | None:
 
 def iter_validated(path: Path, limits: Limits) -> Iterator[tuple[int, Conversation | Reject]]:
     """(line number, a valid conversation or the reason the record is rejected) for each
-    record, in file order; a conversation_id seen before is rejected."""
+    record, in file order; a conversation_id seen before is rejected. Opens the file now."""
+    return _validated(read_records(path, limits), limits)
+
+
+def _validated(
+    records: Iterator[tuple[int, Any | RecordError]], limits: Limits
+) -> Iterator[tuple[int, Conversation | Reject]]:
     first_seen: dict[str, int] = {}
-    for line, record in read_records(path, limits):
+    for line, record in records:
         try:
             if isinstance(record, RecordError):
                 raise record
@@ -113,6 +127,9 @@ def iter_validated(path: Path, limits: Limits) -> Iterator[tuple[int, Conversati
                 raise RecordError(f"duplicate conversation_id (first seen at line {seen_at})")
         except RecordError as error:
             yield line, Reject(line, _conversation_id(record), str(error))
+            continue
+        except Exception as error:  # one odd record must not stop the run: every record is accounted for
+            yield line, Reject(line, _conversation_id(record), f"internal validation error ({type(error).__name__})")
             continue
         first_seen[conversation.conversation_id] = line
         yield line, conversation
@@ -127,19 +144,21 @@ def read_conversations(path: Path, limits: Limits) -> tuple[list[Conversation], 
 
 
 class ScoreWriter:
-    """Writes output records as JSONL or Parquet, by the file's suffix."""
+    """Writes output records as JSONL or Parquet, by the file's suffix, into a temporary file
+    that takes the final name only when the job completes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.partial = path.with_name(path.name + ".partial")
         self._jsonl: IO[str] | None = None
         self._parquet: pq.ParquetWriter | None = None
 
     def __enter__(self) -> ScoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".parquet":
-            self._parquet = pq.ParquetWriter(self.path, OUTPUT_SCHEMA)
+            self._parquet = pq.ParquetWriter(self.partial, OUTPUT_SCHEMA)
         else:
-            self._jsonl = self.path.open("w", encoding="utf-8")
+            self._jsonl = self.partial.open("w", encoding="utf-8")
         return self
 
     def write(self, records: list[dict]) -> None:
@@ -147,13 +166,15 @@ class ScoreWriter:
             if records:
                 self._parquet.write_table(pa.Table.from_pylist(records, schema=OUTPUT_SCHEMA))
         elif self._jsonl is not None:
-            self._jsonl.writelines(json.dumps(r) + "\n" for r in records)
+            self._jsonl.writelines(json.dumps(r, allow_nan=False) + "\n" for r in records)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self._parquet is not None:
             self._parquet.close()
         if self._jsonl is not None:
             self._jsonl.close()
+        if exc_type is None:
+            self.partial.replace(self.path)
 
 
 def run_batch(
@@ -181,8 +202,10 @@ def run_batch(
         elapsed = time.perf_counter() - started
         print(f"scored {summary.scored} records, {summary.scored / elapsed:.1f}/s", file=progress)
 
-    with ScoreWriter(output_path) as writer, rejects_path.open("w", encoding="utf-8") as rejects:
-        for _, item in iter_validated(input_path, limits):
+    records = iter_validated(input_path, limits)
+    rejects_partial = rejects_path.with_name(rejects_path.name + ".partial")
+    with ScoreWriter(output_path) as writer, rejects_partial.open("w", encoding="utf-8") as rejects:
+        for _, item in records:
             summary.read += 1
             if isinstance(item, Reject):
                 rejects.write(json.dumps(item.__dict__) + "\n")
@@ -193,5 +216,6 @@ def run_batch(
                 flush(writer)
         if chunk:
             flush(writer)
+    rejects_partial.replace(rejects_path)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.schema import Limits
+from serving.schema import MODE_CONTENT, MODE_METADATA, Limits
 from serving.text import WindowParams
 
 FORMAT_VERSION = 1
@@ -119,6 +119,36 @@ class Bundle:
         return self.path / name
 
 
+# The manifest fields the scorer reads, with their JSON types.
+MANIFEST_FIELDS: dict[str, type] = {
+    "files": dict,
+    "model_version": str,
+    "labels": list,
+    "window": dict,
+    "limits": dict,
+    "runtime": dict,
+    "calibration": dict,
+    "fusion": dict,
+    "thresholds": dict,
+    "metadata_features": list,
+    "onnx_io": dict,
+}
+
+
+def _check_manifest_fields(manifest: dict[str, Any]) -> None:
+    for name, kind in MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(name), kind):
+            raise BundleError(f"bundle manifest field {name!r} is missing or not a JSON {kind.__name__}")
+    try:
+        bundle = Bundle(Path("."), "", manifest)
+        bundle.window, bundle.limits, bundle.runtime, bundle.fusion  # noqa: B018 - each builds and checks a section
+        bundle.content_calibration, bundle.metadata_calibration  # noqa: B018
+        for mode in (MODE_CONTENT, MODE_METADATA):
+            bundle.bands(mode)
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"bundle manifest is malformed ({type(error).__name__}: {error})") from None
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Read and verify the bundle at `path`; raise BundleError if anything is off."""
     folder = Path(path)
@@ -137,11 +167,17 @@ def load_bundle(path: str | Path) -> Bundle:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(f"bundle format version {version!r} is not supported (this scorer reads {FORMAT_VERSION})")
-    files = manifest.get("files", {})
+    _check_manifest_fields(manifest)
+    files = manifest["files"]
     for name in REQUIRED_FILES:
         if name not in files:
             raise BundleError(f"bundle manifest does not list {name}")
+    for name in sorted(p.name for p in folder.iterdir()):
+        if name != MANIFEST and name not in files:
+            raise BundleError(f"bundle holds a file its manifest does not list: {name}")
     for name, expected in files.items():
+        if Path(name).name != name:
+            raise BundleError(f"bundle manifest names a file outside the bundle: {name}")
         file_path = folder / name
         if not file_path.is_file():
             raise BundleError(f"bundle file missing: {name}")

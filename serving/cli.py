@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {_missing_extra(args.command, command.extra)}; missing module {error.name}", file=sys.stderr)
     except (BundleError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
+    except OSError as error:
+        print(f"error: {error.strerror or type(error).__name__}: {error.filename}", file=sys.stderr)
     return 2
 
 

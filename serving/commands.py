@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pyarrow as pa
+
 from serving.batch import run_batch
 from serving.bundle import load_bundle
 from serving.cli import Command, UsageError
@@ -19,12 +21,22 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (bundle default)")
 
 
+def _check_paths(input_path: Path, output: Path, rejects: Path) -> None:
+    if not input_path.is_file():
+        raise UsageError(f"input file not found: {input_path}")
+    resolved = [p.resolve() for p in (input_path, output, rejects)]
+    if len(set(resolved)) < 3:
+        raise UsageError("--input, --output and --rejects must be three different files")
+
+
 def _run_score(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
-    if not args.input.is_file():
-        raise UsageError(f"input file not found: {args.input}")
+    _check_paths(args.input, args.output, args.rejects)
     scorer = Scorer.from_bundle(bundle, threads=args.threads)
-    summary = run_batch(scorer, args.input, args.output, args.rejects)
+    try:
+        summary = run_batch(scorer, args.input, args.output, args.rejects)
+    except pa.ArrowException as error:  # its message may quote data: name the type only
+        raise UsageError(f"cannot read {args.input} ({type(error).__name__})") from None
     print(f"model {bundle.model_version} (bundle {bundle.sha256[:12]})")
     for line in summary.lines():
         print(line)

@@ -23,12 +23,20 @@ METADATA_FEATURES: tuple[str, ...] = ACCOUNT_FEATURES + TIMING_FEATURES
 _NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _number(value: object) -> float:
+    """A finite float32-representable number, or NaN (unknown) for anything else."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return math.nan
+    if not isinstance(value, int | float):
+        return math.nan
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        return math.nan
+    return number if math.isfinite(number) and abs(number) <= _FLOAT32_MAX else math.nan
 
 
 def _timestamps(conversation: Conversation) -> list[datetime]:
@@ -38,9 +46,9 @@ def _timestamps(conversation: Conversation) -> list[datetime]:
             continue
         try:
             stamp = datetime.fromisoformat(message.ts)
-        except ValueError:
+            stamps.append(stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC))
+        except (ValueError, OverflowError):  # unparseable, or out of datetime's range in UTC
             continue
-        stamps.append(stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC))
     return stamps
 
 

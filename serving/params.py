@@ -7,12 +7,51 @@ training and evals both read their sections through it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Files one stage leaves for the next, under `paths.models`.
+TRAIN_RUN = "train_run.json"
+EXPORT_METRICS = "export_metrics.json"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """The MLflow store: `MLFLOW_TRACKING_URI`, else `mlflow.db` beside the repository."""
+    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    models: Path
+    bundle: Path
+    reports: Path
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            object.__setattr__(self, field.name, Path(getattr(self, field.name)))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Targets of the risk bands on validation: `high` at FPR <= high_max_fpr, `medium`
+    (the alert threshold) at recall >= medium_min_recall."""
+
+    high_max_fpr: float
+    medium_min_recall: float
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    experiment: str
+    registered_model: str
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -73,18 +73,26 @@ def _parse_participants(raw: Any) -> dict[str, dict[str, str]]:
     for position, person in enumerate(raw):
         _require(isinstance(person, dict), f"participants[{position}] must be an object")
         person_id, role = person.get("id"), person.get("role")
-        age_band = person.get("age_band", "unknown")
+        age_band = person.get("age_band") or "unknown"  # Parquet gives None for an absent field
         _require(
             isinstance(person_id, str) and person_id != "", f"participants[{position}].id must be a non-empty string"
         )
         _require(person_id not in participants, f"participants[{position}].id is duplicated")
-        _require(role in ROLES, f"participants[{position}].role must be one of {sorted(ROLES)}")
-        _require(age_band in AGE_BANDS, f"participants[{position}].age_band must be one of {sorted(AGE_BANDS)}")
+        _require(
+            isinstance(role, str) and role in ROLES, f"participants[{position}].role must be one of {sorted(ROLES)}"
+        )
+        _require(
+            isinstance(age_band, str) and age_band in AGE_BANDS,
+            f"participants[{position}].age_band must be one of {sorted(AGE_BANDS)}",
+        )
         participants[person_id] = {"role": role, "age_band": age_band}
     return participants
 
 
-def _parse_messages(raw: Any, participants: dict[str, dict[str, str]], limits: Limits) -> tuple[Message, ...]:
+def _parse_messages(
+    raw: Any, participants: dict[str, dict[str, str]], limits: Limits, read_text: bool
+) -> tuple[Message, ...]:
+    """The messages; without consent (`read_text` false) their text is neither checked nor kept."""
     _require(isinstance(raw, list), "messages must be a list")
     _require(len(raw) > 0, "messages is empty")
     _require(len(raw) <= limits.max_messages, f"too many messages ({len(raw)} > {limits.max_messages})")
@@ -94,15 +102,18 @@ def _parse_messages(raw: Any, participants: dict[str, dict[str, str]], limits: L
         sender, text, ts = message.get("sender"), message.get("text"), message.get("ts")
         _require(isinstance(sender, str), f"messages[{position}].sender must be a string")
         _require(sender in participants, f"messages[{position}].sender is not among the participants")
-        _require(isinstance(text, str), f"messages[{position}].text must be a string")
-        _require(
-            len(text) <= limits.max_message_chars,
-            f"messages[{position}].text too long ({len(text)} > {limits.max_message_chars} characters)",
-        )
+        if read_text:
+            _require(isinstance(text, str), f"messages[{position}].text must be a string")
+            _require(
+                len(text) <= limits.max_message_chars,
+                f"messages[{position}].text too long ({len(text)} > {limits.max_message_chars} characters)",
+            )
+        else:
+            text = ""
         _require(ts is None or isinstance(ts, str), f"messages[{position}].ts must be a string")
         signals = message.get("signals") or []
         _require(
-            isinstance(signals, list) and all(s in SIGNALS for s in signals),
+            isinstance(signals, list) and all(isinstance(s, str) and s in SIGNALS for s in signals),
             f"messages[{position}].signals must be a list of known signals",
         )
         messages.append(Message(sender, participants[sender]["role"], ts, text, tuple(signals)))
@@ -118,14 +129,14 @@ def parse_record(record: Any, limits: Limits) -> Conversation:
     _require(isinstance(opt_in, bool), "opt_in must be true or false")
     _require("messages" in record, "messages is missing")
     participants = _parse_participants(record.get("participants"))
-    messages = _parse_messages(record["messages"], participants, limits)
+    messages = _parse_messages(record["messages"], participants, limits, read_text=opt_in)
     metadata = record.get("metadata") or {}
     _require(isinstance(metadata, dict), "metadata must be an object")
     label = record.get("label")
     _require(label in (None, 0, 1) and not isinstance(label, bool), "label must be 0, 1 or absent")
     signals = record.get("signals") or []
     _require(
-        isinstance(signals, list) and all(s in SIGNALS for s in signals),
+        isinstance(signals, list) and all(isinstance(s, str) and s in SIGNALS for s in signals),
         "signals must be a list of known signals",
     )
     groups = record.get("groups") or {}
@@ -137,6 +148,19 @@ def parse_record(record: Any, limits: Limits) -> Conversation:
         metadata=metadata,
         label=label,
         signals=tuple(signals),
-        groups={str(k): str(v) for k, v in groups.items()},
+        groups={str(k): str(v) for k, v in groups.items() if v is not None},
         participant_age_bands={pid: p["age_band"] for pid, p in participants.items()},
     )
+
+
+def labels_of(conversations: list[Conversation]) -> list[int]:
+    """The labels of labelled conversations; an unlabelled one is an error, not a negative."""
+    missing = [c.conversation_id for c in conversations if c.label is None]
+    if missing:
+        raise ValueError(f"{len(missing)} conversations have no label, e.g. {missing[0]}")
+    return [int(c.label) for c in conversations]  # type: ignore[arg-type]
+
+
+def with_consent(conversations: list[Conversation]) -> list[Conversation]:
+    """The conversations whose text may be read: content models see only these."""
+    return [c for c in conversations if c.opt_in]

@@ -1,9 +1,10 @@
 """Normalisation and windowing: the one implementation that training, evaluation and scoring call.
 
 A window is the run of messages that ends at one point of the conversation, each message
-marked with its sender's role, truncated from the left to `max_length` tokens. Window ends
-advance by at least `stride_tokens` tokens, which bounds the tokens encoded per conversation
-to twice the conversation's own token count (hence `stride_tokens >= max_length / 2`).
+marked with its sender's role, truncated from the left to `max_length` tokens. Windows
+close every `stride_tokens` tokens (`stride_tokens >= max_length / 2` keeps the tokens
+encoded per conversation near twice its own count) and early enough that every message is
+read by some window.
 """
 
 from __future__ import annotations
@@ -53,21 +54,29 @@ class Window:
     input_ids: tuple[int, ...]
 
 
-def window_ends(token_counts: Sequence[int], stride_tokens: int) -> list[int]:
-    """Message indices at which a window closes: each once `stride_tokens` tokens have passed
-    since the previous one; a shorter tail moves the last end to the last message instead of
-    adding a window, so every window but a lone one advances by at least `stride_tokens`."""
-    ends, since_last = [], 0
+def window_ends(token_counts: Sequence[int], stride_tokens: int, budget: int) -> list[int]:
+    """Message indices at which a window closes, so that every message lies in some window
+    of at most `budget` tokens (a single longer message is read from its end): a window
+    closes once `stride_tokens` tokens have passed since the previous one, or just before a
+    message that would not fit beside the stretch since then; a short tail moves the last
+    end to the last message instead of adding a window when the merged stretch still fits."""
+    ends: list[int] = []
+    since_last = 0
     for index, count in enumerate(token_counts):
+        if since_last and since_last + count > budget:
+            ends.append(index - 1)
+            since_last = 0
         since_last += count
         if since_last >= stride_tokens:
             ends.append(index)
             since_last = 0
     last = len(token_counts) - 1
-    if ends and ends[-1] != last:
-        ends[-1] = last
-    elif not ends and token_counts:
-        ends.append(last)
+    if since_last:
+        stretch = sum(token_counts[ends[-2] + 1 :]) if len(ends) > 1 else sum(token_counts)
+        if ends and stretch <= budget:
+            ends[-1] = last
+        else:
+            ends.append(last)
     return ends
 
 
@@ -114,7 +123,8 @@ class Windower:
             count = len(conversation.messages)
             message_ids = [encodings[offset + i].ids for i in range(count)]
             offset += count
-            ends = window_ends([len(ids) + 1 for ids in message_ids], self.params.stride_tokens)
+            counts = [len(ids) + 1 for ids in message_ids]  # each message and its [SEP]
+            ends = window_ends(counts, self.params.stride_tokens, self.params.max_length - 1)
             result.append([assemble_window(message_ids, end, self.params.max_length, cls_id, sep_id) for end in ends])
         return result
 

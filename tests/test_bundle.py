@@ -53,3 +53,18 @@ def test_graph_that_differs_from_the_manifest_is_refused(bundle_copy):
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="differ from the manifest"):
         Scorer.from_bundle(load_bundle(bundle_copy))
+
+
+def test_unlisted_file_in_bundle_is_refused(bundle_copy):
+    (bundle_copy / "fusion.pkl").write_bytes(b"not allowed")
+    with pytest.raises(BundleError, match=r"does not list: fusion\.pkl"):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_without_a_section_is_refused(bundle_copy, capsys):
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["runtime"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert run_cli("verify", "--bundle", bundle_copy) == 2
+    assert "'runtime' is missing" in capsys.readouterr().err

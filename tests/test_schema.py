@@ -48,3 +48,25 @@ def test_bad_records_are_refused_with_a_text_free_reason(change, reason):
 def test_non_object_record_is_refused():
     with pytest.raises(RecordError, match="record must be a JSON object"):
         parse_record(["not", "a", "record"], LIMITS)
+
+
+def test_unhashable_role_is_a_reason_not_a_crash():
+    with pytest.raises(RecordError, match="role must be one of"):
+        parse_record(_broken(lambda r: r["participants"][0].update(role=["reporter"])), LIMITS)
+
+
+def test_without_consent_text_is_neither_checked_nor_kept():
+    record = valid_record(opt_in=False)
+    record["messages"][0]["text"] = "x" * 500
+    del record["messages"][1]["text"]
+    conversation = parse_record(record, LIMITS)
+    assert [m.text for m in conversation.messages] == ["", "", ""]
+
+
+def test_parquet_nulls_mean_absent():
+    record = valid_record()
+    record["participants"][0]["age_band"] = None
+    record["groups"] = {"style": None, "identity_mention": "none"}
+    conversation = parse_record(record, LIMITS)
+    assert conversation.participant_age_bands["u1"] == "unknown"
+    assert conversation.groups == {"identity_mention": "none"}

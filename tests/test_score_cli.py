@@ -145,3 +145,24 @@ def test_records_without_consent_never_reach_the_tokenizer(quick_run):
     assert recorder.seen and not any("private words" in text for text in recorder.seen)
     scorer.score(conversations[1:])
     assert not any("private words" in text for text in recorder.seen)
+
+
+def test_output_that_would_overwrite_the_input_is_refused(quick_run, tmp_path, capsys):
+    source = _write_lines(tmp_path / "in.jsonl", [_json_line(valid_record())])
+    before = source.read_bytes()
+    code = run_cli(
+        "score", "--bundle", quick_run.bundle, "--input", source, "--output", source, "--rejects", tmp_path / "r.jsonl"
+    )
+    assert code == 2 and "three different files" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_corrupt_parquet_is_a_one_line_error_and_leaves_no_output(quick_run, tmp_path, capsys):
+    source = tmp_path / "in.parquet"
+    source.write_bytes(b"this is not parquet")
+    out, rejects = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
+    code = run_cli("score", "--bundle", quick_run.bundle, "--input", source, "--output", out, "--rejects", rejects)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and not rejects.exists()
+    assert not list(tmp_path.glob("*.partial"))

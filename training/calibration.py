@@ -9,20 +9,17 @@ from serving.bundle import Bands, Fusion, Platt
 from serving.operating import threshold_for_fpr, threshold_for_recall
 from training.config import Thresholds
 
-# Nearly unregularised: these are one- and two-parameter fits on thousands of points.
-_C = 1e6
 
-
-def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Platt:
-    """p = sigmoid(slope * logit + intercept), fitted by maximum likelihood."""
-    model = LogisticRegression(C=_C).fit(np.asarray(logits).reshape(-1, 1), labels)
+def fit_platt(logits: np.ndarray, labels: np.ndarray, C: float) -> Platt:
+    """p = sigmoid(slope * logit + intercept), fitted by L2-penalised maximum likelihood."""
+    model = LogisticRegression(C=C).fit(np.asarray(logits).reshape(-1, 1), labels)
     return Platt(slope=float(model.coef_[0, 0]), intercept=float(model.intercept_[0]))
 
 
-def fit_fusion(content_logits: np.ndarray, metadata_logits: np.ndarray, labels: np.ndarray) -> Fusion:
+def fit_fusion(content_logits: np.ndarray, metadata_logits: np.ndarray, labels: np.ndarray, C: float) -> Fusion:
     """Logistic regression of the label on the content and metadata logits."""
     features = np.column_stack([content_logits, metadata_logits])
-    model = LogisticRegression(C=_C).fit(features, labels)
+    model = LogisticRegression(C=C).fit(features, labels)
     return Fusion(
         content_weight=float(model.coef_[0, 0]),
         metadata_weight=float(model.coef_[0, 1]),

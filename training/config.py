@@ -6,22 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.params import from_dict, load_params
+from serving.bundle import Runtime
+from serving.params import MlflowConfig, Paths, Thresholds, from_dict, load_params
 from serving.schema import Limits
 from serving.text import WindowParams
 from training.synthetic import SyntheticConfig
-
-
-@dataclass(frozen=True)
-class Paths:
-    data: Path
-    models: Path
-    bundle: Path
-    reports: Path
-
-    def __post_init__(self) -> None:
-        for name in ("data", "models", "bundle", "reports"):
-            object.__setattr__(self, name, Path(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -53,6 +42,7 @@ class TransformerConfig:
     max_grad_norm: float
     max_positive_weight: float
     patience: int
+    bucket_pool_batches: int  # batches drawn together, then grouped by length
     threads: int
 
 
@@ -63,31 +53,16 @@ class MetadataModelConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    C: float  # inverse L2 strength of the Platt and fusion fits
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     opset: int
     max_abs_logit_diff: float
     max_int8_auc_delta: float
     min_int8_decision_agreement: float
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    high_max_fpr: float
-    medium_min_recall: float
-
-
-@dataclass(frozen=True)
-class Runtime:
-    batch_size: int
-    intra_op_threads: int
-    top_messages: int
-    chunk_records: int
-
-
-@dataclass(frozen=True)
-class MlflowConfig:
-    experiment: str
-    registered_model: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +75,7 @@ class TrainingParams:
     baseline: BaselineConfig
     transformer: TransformerConfig
     metadata_model: MetadataModelConfig
+    calibration: CalibrationConfig
     export: ExportConfig
     thresholds: Thresholds
     runtime: Runtime

@@ -29,7 +29,3 @@ class Split:
 def read_split(folder: Path, name: str, limits: Limits) -> Split:
     """The valid conversations of `folder/<name>.jsonl` and the reasons for the others."""
     return Split(name, *read_conversations(folder / f"{name}.jsonl", limits))
-
-
-def labels(conversations: list[Conversation]) -> list[int]:
-    return [int(c.label or 0) for c in conversations]

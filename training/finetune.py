@@ -107,10 +107,12 @@ def predict_logits(model: torch.nn.Module, windows: Sequence[Window], batch_size
     return out
 
 
-def shuffled_buckets(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def shuffled_buckets(
+    lengths: Sequence[int], batch_size: int, pool_batches: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Batches of similar length, drawn from a shuffled order so each epoch differs."""
     order = rng.permutation(len(lengths))
-    pool = batch_size * 50
+    pool = batch_size * pool_batches
     batches = []
     for start in range(0, len(order), pool):
         chunk = order[start : start + pool]
@@ -156,7 +158,7 @@ def fine_tune(
         started = time.perf_counter()
         model.train()
         total, seen = 0.0, 0
-        for batch in shuffled_buckets(lengths, config.batch_size, rng):
+        for batch in shuffled_buckets(lengths, config.batch_size, config.bucket_pool_batches, rng):
             input_ids, attention = pad_batch([train.windows[i] for i in batch])
             logits = model(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(attention)).logits
             loss = loss_fn(logits, torch.from_numpy(train.targets[batch]))

@@ -46,7 +46,7 @@ class MetadataModel:
     def predict_proba(self, conversations: list[Conversation]) -> np.ndarray:
         return self.pipeline_.predict_proba(metadata_matrix(conversations))
 
-    def save_onnx(self, path: Path) -> None:
+    def save_onnx(self, path: Path, opset: int) -> None:
         """ONNX graph with input `features` (float, n x len(METADATA_FEATURES)) and outputs
         `label` and `probabilities`."""
         sample = np.zeros((1, len(METADATA_FEATURES)), dtype=np.float32)
@@ -55,7 +55,7 @@ class MetadataModel:
             sample,
             initial_types=[("features", FloatTensorType([None, len(METADATA_FEATURES)]))],
             options={"zipmap": False},
-            target_opset={"": 17, "ai.onnx.ml": 3},
+            target_opset={"": opset, "ai.onnx.ml": 3},
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(model.SerializeToString())

@@ -13,6 +13,7 @@ import mlflow
 import numpy as np
 import onnx
 from transformers import BertForSequenceClassification
+from transformers.utils import logging as transformers_logging
 
 from serving.bundle import (
     CONTENT_MODEL,
@@ -24,25 +25,25 @@ from serving.bundle import (
     load_bundle,
     write_manifest,
 )
+from serving.cli import UsageError
 from serving.features import METADATA_FEATURES
 from serving.operating import threshold_for_recall
-from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation
+from serving.params import EXPORT_METRICS, TRAIN_RUN
+from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation, labels_of, with_consent
 from serving.scorer import Scorer, fuse, max_per_conversation, platt, session_logits
 from serving.text import Windower, load_tokenizer
 from training import export, synthetic, tracking
 from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
-from training.config import ExportConfig, Thresholds, TrainingParams, training_params
-from training.data import SPLITS, Split, labels, read_split, write_jsonl
+from training.config import ExportConfig, TrainingParams, training_params
+from training.data import SPLITS, Split, read_split, write_jsonl
 from training.export import ExportGateError
 from training.finetune import build_model, fine_tune, predict_logits, pretrained_path, set_seed, window_set
 from training.metadata_model import MetadataModel
 from training.provenance import data_hash, git_commit, package_versions
 
 log = logging.getLogger(__name__)
-
-TRAIN_RUN = "train_run.json"
-EXPORT_METRICS = "export_metrics.json"
+transformers_logging.disable_progress_bar()
 
 
 def _split_files(params: TrainingParams) -> list[Path]:
@@ -68,21 +69,32 @@ def _read_splits(params: TrainingParams) -> dict[str, Split]:
     return splits
 
 
-def _write_predictions(path: Path, split: Split, scores: np.ndarray) -> None:
+def _write_predictions(path: Path, conversations: list[Conversation], scores: np.ndarray) -> None:
     write_jsonl(
         path,
         (
             {"conversation_id": c.conversation_id, "label": c.label, "score": float(s)}
-            for c, s in zip(split.conversations, scores, strict=True)
+            for c, s in zip(conversations, scores, strict=True)
         ),
     )
+
+
+def _both_classes(name: str, labels: list[int]) -> np.ndarray:
+    if len(set(labels)) < 2:
+        raise UsageError(
+            f"{name} needs risky and benign conversations with consent; it has labels {sorted(set(labels))}"
+        )
+    return np.asarray(labels)
 
 
 def train_stage(params_path: Path, profile: str | None) -> int:
     params, raw = training_params(params_path, profile)
     set_seed(params.seed)
     splits = _read_splits(params)
-    train, validation = splits["train"], splits["validation"]
+    # Content models read only conversations with consent; the metadata model sees all.
+    readable = {name: with_consent(split.conversations) for name, split in splits.items()}
+    train_labels = _both_classes("train split", labels_of(readable["train"]))
+    validation_labels = _both_classes("validation split", labels_of(readable["validation"]))
     models = params.paths.models
     data_sha256 = data_hash(_split_files(params))
     commit = git_commit()
@@ -92,22 +104,21 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         mlflow.log_metrics({f"rejects_{s.name}": len(s.rejects) for s in splits.values()})
 
         started = time.perf_counter()
-        baseline = TfidfBaseline(params.baseline, params.seed).fit(train.conversations, labels(train.conversations))
+        baseline = TfidfBaseline(params.baseline, params.seed).fit(readable["train"], train_labels)
         for name in ("validation", "test"):
-            scores = baseline.predict_proba(splits[name].conversations)[:, 1]
-            _write_predictions(models / "baseline" / f"predictions_{name}.jsonl", splits[name], scores)
+            scores = baseline.predict_proba(readable[name])[:, 1]
+            _write_predictions(models / "baseline" / f"predictions_{name}.jsonl", readable[name], scores)
         mlflow.log_metric("tfidf_fit_seconds", time.perf_counter() - started)
 
-        metadata = MetadataModel(params.metadata_model, params.seed).fit(
-            train.conversations, labels(train.conversations)
-        )
-        metadata.save_onnx(models / "metadata" / "metadata_model.onnx")
+        every_train = splits["train"].conversations
+        metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
+        metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
         weights = pretrained_path()
         windower = Windower(load_tokenizer(str(weights / "tokenizer.json")), params.window)
         model = build_model(params.transformer, windower.tokenizer.get_vocab_size())
-        train_windows = window_set(windower, train.conversations)
-        validation_windows = window_set(windower, validation.conversations)
+        train_windows = window_set(windower, readable["train"])
+        validation_windows = window_set(windower, readable["validation"])
         mlflow.log_metrics(
             {"train_windows": len(train_windows.windows), "validation_windows": len(validation_windows.windows)}
         )
@@ -117,7 +128,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
             params.transformer,
             train_windows,
             validation_windows,
-            np.asarray(labels(validation.conversations)),
+            validation_labels,
             params.seed,
             on_epoch=lambda r: mlflow.log_metrics(
                 {
@@ -172,24 +183,24 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     model = BertForSequenceClassification.from_pretrained(source, attn_implementation="eager").eval()
     windower = Windower(load_tokenizer(str(source / "tokenizer.json")), params.window)
     validation = read_split(params.paths.data, "validation", params.limits)
-    readable = [c for c in validation.conversations if c.opt_in]
+    readable = with_consent(validation.conversations)
+    readable_labels = _both_classes("validation split", labels_of(readable))
     windows = window_set(windower, readable)
-    readable_labels = np.asarray(labels(readable))
 
+    # The bundle is built beside its final place and moved there only when every gate passed.
+    staging = bundle_dir.with_name(bundle_dir.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     work = models / "onnx"
     fp32, fp32_optimized = work / "model_fp32.onnx", work / "model_fp32_optimized.onnx"
     export.export_fp32(model, fp32, params.export.opset)
     fused = export.optimize(fp32, fp32_optimized, model.config.num_attention_heads, model.config.hidden_size)
-    shutil.rmtree(bundle_dir, ignore_errors=True)
-    bundle_dir.mkdir(parents=True)
-    export.quantize_int8(fp32_optimized, bundle_dir / CONTENT_MODEL)
+    export.quantize_int8(fp32_optimized, staging / CONTENT_MODEL)
 
     batch, labels_count, threads = params.runtime.batch_size, len(LABELS), params.runtime.intra_op_threads
     torch_logits = predict_logits(model, windows.windows, batch)
     fp32_logits = session_logits(export.session(fp32_optimized, threads), windows.windows, batch, labels_count)
-    int8_logits = session_logits(
-        export.session(bundle_dir / CONTENT_MODEL, threads), windows.windows, batch, labels_count
-    )
+    int8_logits = session_logits(export.session(staging / CONTENT_MODEL, threads), windows.windows, batch, labels_count)
     count = len(readable)
     fp32_scores = max_per_conversation(fp32_logits[:, 0], windows.owner, count)
     int8_scores = max_per_conversation(int8_logits[:, 0], windows.owner, count)
@@ -198,15 +209,15 @@ def export_stage(params_path: Path, profile: str | None) -> int:
         "max_abs_logit_diff": float(np.max(np.abs(torch_logits - fp32_logits))),
         **export.int8_parity(readable_labels, fp32_scores, int8_scores, threshold),
         "fp32_bytes": fp32_optimized.stat().st_size,
-        "int8_bytes": (bundle_dir / CONTENT_MODEL).stat().st_size,
+        "int8_bytes": (staging / CONTENT_MODEL).stat().st_size,
         "validation_windows": len(windows.windows),
         "fused_nodes": fused,
     }
     (models / EXPORT_METRICS).write_text(json.dumps(metrics, indent=2))
     _check_gates(metrics, params.export)
 
-    shutil.copyfile(source / "tokenizer.json", bundle_dir / TOKENIZER)
-    shutil.copyfile(models / "metadata" / METADATA_MODEL, bundle_dir / METADATA_MODEL)
+    shutil.copyfile(source / "tokenizer.json", staging / TOKENIZER)
+    shutil.copyfile(models / "metadata" / METADATA_MODEL, staging / METADATA_MODEL)
     manifest = {
         "model_version": f"{run_info['data_sha256'][:8]}-{run_info['mlflow_run_id'][:8]}",
         "labels": list(LABELS),
@@ -214,7 +225,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
         "limits": asdict(params.limits),
         "runtime": asdict(params.runtime),
         "metadata_features": list(METADATA_FEATURES),
-        "onnx_io": {name: _onnx_io(bundle_dir / name) for name in (CONTENT_MODEL, METADATA_MODEL)},
+        "onnx_io": {name: _onnx_io(staging / name) for name in (CONTENT_MODEL, METADATA_MODEL)},
         "training_data_sha256": run_info["data_sha256"],
         "git_commit": run_info["git_commit"],
         "mlflow_run_id": run_info["mlflow_run_id"],
@@ -225,10 +236,12 @@ def export_stage(params_path: Path, profile: str | None) -> int:
         "fusion": asdict(Fusion(1.0, 0.0, 0.0)),
         "thresholds": {mode: asdict(Bands(1.0, 1.0)) for mode in (MODE_CONTENT, MODE_METADATA)},
     }
-    write_manifest(bundle_dir, manifest)
-    scorer = Scorer.from_bundle(load_bundle(bundle_dir))
-    manifest.update(_calibrate(scorer, validation.conversations, params.thresholds))
-    write_manifest(bundle_dir, manifest)
+    write_manifest(staging, manifest)
+    scorer = Scorer.from_bundle(load_bundle(staging))
+    manifest.update(_calibrate(scorer, validation.conversations, params))
+    write_manifest(staging, manifest)
+    shutil.rmtree(bundle_dir, ignore_errors=True)
+    staging.rename(bundle_dir)
     bundle = load_bundle(bundle_dir)
 
     with tracking.run(params.mlflow.experiment, run_id=run_info["mlflow_run_id"]):
@@ -243,21 +256,25 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     return 0
 
 
-def _calibrate(scorer: Scorer, conversations: list[Conversation], targets: Thresholds) -> dict:
+def _calibrate(scorer: Scorer, conversations: list[Conversation], params: TrainingParams) -> dict:
     """Calibration, fusion and bands of the bundle, fitted on validation through the bundle."""
-    readable = [c for c in conversations if c.opt_in]
+    consent = np.asarray([c.opt_in for c in conversations])
+    readable = with_consent(conversations)
     content = scorer.content_logits(readable)
-    metadata_all = scorer.metadata_logits(conversations)
-    metadata_readable = scorer.metadata_logits(readable)
-    all_labels, readable_labels = np.asarray(labels(conversations)), np.asarray(labels(readable))
-    content_platt = fit_platt(content, readable_labels)
-    metadata_platt = fit_platt(metadata_all, all_labels)
-    fusion = fit_fusion(content, metadata_readable, readable_labels)
+    metadata = scorer.metadata_logits(conversations)
+    every_label = np.asarray(labels_of(conversations))
+    readable_labels = every_label[consent]
+    c = params.calibration.C
+    content_platt = fit_platt(content, readable_labels, c)
+    metadata_platt = fit_platt(metadata, every_label, c)
+    fusion = fit_fusion(content, metadata[consent], readable_labels, c)
     return {
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
         "thresholds": {
-            MODE_CONTENT: asdict(fit_bands(readable_labels, fuse(fusion, content, metadata_readable), targets)),
-            MODE_METADATA: asdict(fit_bands(all_labels, platt(metadata_platt, metadata_all), targets)),
+            MODE_CONTENT: asdict(
+                fit_bands(readable_labels, fuse(fusion, content, metadata[consent]), params.thresholds)
+            ),
+            MODE_METADATA: asdict(fit_bands(every_label, platt(metadata_platt, metadata), params.thresholds)),
         },
     }

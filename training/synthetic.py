@@ -30,17 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SIGNALS: tuple[str, ...] = (
-    "trust_building",
-    "personal_info_probing",
-    "relationship_probing",
-    "secrecy",
-    "isolation",
-    "gifts_or_money",
-    "platform_move",
-    "image_request",
-    "meeting_request",
-)
+from serving.schema import SIGNALS
+
 STYLES: tuple[str, ...] = ("standard", "textspeak", "typo_heavy", "emoji_heavy")
 IDENTITIES: tuple[str, ...] = ("lgbtq", "religion", "ethnicity", "disability")
 REPLY_KINDS: tuple[str, ...] = ("go_along", "deflect", "decline")

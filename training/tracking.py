@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import mlflow
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from serving.params import tracking_uri
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -27,7 +26,7 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
 @contextmanager
 def run(experiment: str, run_id: str | None = None, run_name: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """Start a new run of `experiment`, or resume `run_id`."""
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_id=run_id, run_name=run_name) as active:
         yield active
