@@ -30,7 +30,7 @@ code{background:#f3f3f3;padding:0 0.2rem}
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return "n/a" if value != value else f"{value:.4f}"
+        return "n/a" if value != value else f"{value:.4g}"
     return escape(str(value))
 
 
