@@ -17,7 +17,7 @@ from evals.metrics import detection_metrics
 from serving.batch import read_conversations
 from serving.bundle import Bundle, load_bundle
 from serving.operating import threshold_for_recall
-from serving.params import EXPORT_METRICS
+from serving.params import EXPORT_METRICS, PREDICTIONS
 from serving.schema import MODE_CONTENT, MODE_METADATA, Conversation, labels_of
 from serving.scorer import Scorer
 
@@ -56,7 +56,7 @@ def bundle_scores(scorer: Scorer, conversations: list[Conversation]) -> dict[str
 
 
 def baseline_scores(predictions: Path, ids: tuple[str, ...], conversations: list[Conversation]) -> LabelledScores:
-    """The TF-IDF predictions of training, on the same records as the content models."""
+    """A comparator's predictions written by training, on the same records as the content models."""
     by_id = {}
     with predictions.open(encoding="utf-8") as handle:
         for line in handle:
@@ -76,7 +76,7 @@ def operating_thresholds(bundle: Bundle, validation: dict[str, LabelledScores], 
         "fused": bundle.bands(MODE_CONTENT).medium,
         "metadata": bundle.bands(MODE_METADATA).medium,
     }
-    for name in ("transformer", "tfidf"):
+    for name in validation.keys() - thresholds.keys():
         thresholds[name] = threshold_for_recall(validation[name].labels, validation[name].scores, min_recall)
     return thresholds
 
@@ -90,8 +90,9 @@ def evaluate(params: EvalParams) -> dict:
         if rejects:
             log.warning("%s: %d records rejected (see the scorer's reasons)", split, len(rejects))
         scores = bundle_scores(scorer, conversations)
-        predictions = params.paths.models / "baseline" / f"predictions_{split}.jsonl"
-        scores["tfidf"] = baseline_scores(predictions, scores["transformer"].ids, conversations)
+        for folder in sorted((params.paths.models / PREDICTIONS).iterdir()):
+            predictions = folder / f"{split}.jsonl"
+            scores[folder.name] = baseline_scores(predictions, scores["transformer"].ids, conversations)
         per_split[split] = scores
     thresholds = operating_thresholds(
         bundle, per_split[params.evaluate.threshold_split], params.thresholds.medium_min_recall

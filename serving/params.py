@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 # Files one stage leaves for the next, under `paths.models`.
 TRAIN_RUN = "train_run.json"
+PREDICTIONS = "predictions"  # predictions/<model>/<split>.jsonl of the models judged from files
 EXPORT_METRICS = "export_metrics.json"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

@@ -2,7 +2,7 @@
 
 from serving.cli import stage_command
 
-generate = stage_command("generate the synthetic conversation splits", "training.pipeline:generate_stage", "train")
+generate = stage_command("generate the synthetic conversation splits", "training.generate:generate_stage", "train")
 train = stage_command(
     "train the TF-IDF baseline, the transformer and the metadata model", "training.pipeline:train_stage", "train"
 )

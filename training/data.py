@@ -10,7 +10,7 @@ from pathlib import Path
 from serving.batch import Reject, read_conversations
 from serving.schema import Conversation, Limits
 
-SPLITS = ("train", "validation", "test")
+TRAIN, VALIDATION = "train", "validation"
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
@@ -29,3 +29,12 @@ class Split:
 def read_split(folder: Path, name: str, limits: Limits) -> Split:
     """The valid conversations of `folder/<name>.jsonl` and the reasons for the others."""
     return Split(name, *read_conversations(folder / f"{name}.jsonl", limits))
+
+
+def split_names(folder: Path) -> list[str]:
+    """Every split of a data folder: `train`, `validation` and the evaluation splits and suites."""
+    names = sorted(p.stem for p in folder.glob("*.jsonl"))
+    for required in (TRAIN, VALIDATION):
+        if required not in names:
+            raise FileNotFoundError(f"{folder} has no {required}.jsonl")
+    return names

@@ -28,15 +28,15 @@ from serving.bundle import (
 from serving.cli import UsageError
 from serving.features import METADATA_FEATURES
 from serving.operating import threshold_for_recall
-from serving.params import EXPORT_METRICS, TRAIN_RUN
+from serving.params import EXPORT_METRICS, PREDICTIONS, TRAIN_RUN
 from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation, labels_of, with_consent
 from serving.scorer import Scorer, fuse, max_per_conversation, platt, session_logits
 from serving.text import Windower, load_tokenizer
-from training import export, synthetic, tracking
+from training import export, tracking
 from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
 from training.config import ExportConfig, TrainingParams, training_params
-from training.data import SPLITS, Split, read_split, write_jsonl
+from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.export import ExportGateError
 from training.finetune import build_model, fine_tune, predict_logits, pretrained_path, set_seed, window_set
 from training.metadata_model import MetadataModel
@@ -46,24 +46,10 @@ log = logging.getLogger(__name__)
 transformers_logging.disable_progress_bar()
 
 
-def _split_files(params: TrainingParams) -> list[Path]:
-    return [params.paths.data / f"{name}.jsonl" for name in SPLITS]
-
-
-def generate_stage(params_path: Path, profile: str | None) -> int:
-    params, _ = training_params(params_path, profile)
-    for name, records in synthetic.generate(params.generate).items():
-        path = params.paths.data / f"{name}.jsonl"
-        write_jsonl(path, records)
-        positives = sum(r["label"] == 1 for r in records)
-        print(f"{name}: {len(records)} conversations ({positives} risky) -> {path}")
-    return 0
-
-
 def _read_splits(params: TrainingParams) -> dict[str, Split]:
-    splits = {name: read_split(params.paths.data, name, params.limits) for name in SPLITS}
+    splits = {name: read_split(params.paths.data, name, params.limits) for name in split_names(params.paths.data)}
     for split in splits.values():
-        rejects_path = params.paths.models / f"rejects_{split.name}.jsonl"
+        rejects_path = params.paths.models / "rejects" / f"{split.name}.jsonl"
         write_jsonl(rejects_path, [r.__dict__ for r in split.rejects])
         log.info("%s: %d conversations, %d rejected", split.name, len(split.conversations), len(split.rejects))
     return splits
@@ -93,10 +79,10 @@ def train_stage(params_path: Path, profile: str | None) -> int:
     splits = _read_splits(params)
     # Content models read only conversations with consent; the metadata model sees all.
     readable = {name: with_consent(split.conversations) for name, split in splits.items()}
-    train_labels = _both_classes("train split", labels_of(readable["train"]))
-    validation_labels = _both_classes("validation split", labels_of(readable["validation"]))
+    train_labels = _both_classes("train split", labels_of(readable[TRAIN]))
+    validation_labels = _both_classes("validation split", labels_of(readable[VALIDATION]))
     models = params.paths.models
-    data_sha256 = data_hash(_split_files(params))
+    data_sha256 = data_hash(sorted(params.paths.data.glob("*.jsonl")))
     commit = git_commit()
     with tracking.run(params.mlflow.experiment, run_name=f"train-{data_sha256[:8]}") as active:
         mlflow.log_params(tracking.flatten(raw))
@@ -105,20 +91,20 @@ def train_stage(params_path: Path, profile: str | None) -> int:
 
         started = time.perf_counter()
         baseline = TfidfBaseline(params.baseline, params.seed).fit(readable["train"], train_labels)
-        for name in ("validation", "test"):
+        for name in readable.keys() - {TRAIN}:
             scores = baseline.predict_proba(readable[name])[:, 1]
-            _write_predictions(models / "baseline" / f"predictions_{name}.jsonl", readable[name], scores)
+            _write_predictions(models / PREDICTIONS / "tfidf" / f"{name}.jsonl", readable[name], scores)
         mlflow.log_metric("tfidf_fit_seconds", time.perf_counter() - started)
 
-        every_train = splits["train"].conversations
+        every_train = splits[TRAIN].conversations
         metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
         metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
         weights = pretrained_path()
         windower = Windower(load_tokenizer(str(weights / "tokenizer.json")), params.window)
         model = build_model(params.transformer, windower.tokenizer.get_vocab_size())
-        train_windows = window_set(windower, readable["train"])
-        validation_windows = window_set(windower, readable["validation"])
+        train_windows = window_set(windower, readable[TRAIN])
+        validation_windows = window_set(windower, readable[VALIDATION])
         mlflow.log_metrics(
             {"train_windows": len(train_windows.windows), "validation_windows": len(validation_windows.windows)}
         )
@@ -182,7 +168,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     source = models / "transformer"
     model = BertForSequenceClassification.from_pretrained(source, attn_implementation="eager").eval()
     windower = Windower(load_tokenizer(str(source / "tokenizer.json")), params.window)
-    validation = read_split(params.paths.data, "validation", params.limits)
+    validation = read_split(params.paths.data, VALIDATION, params.limits)
     readable = with_consent(validation.conversations)
     readable_labels = _both_classes("validation split", labels_of(readable))
     windows = window_set(windower, readable)
