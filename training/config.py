@@ -63,6 +63,7 @@ class ExportConfig:
     max_abs_logit_diff: float
     max_int8_auc_delta: float
     min_int8_decision_agreement: float
+    batch_effect_windows: int  # windows scored one by one to measure int8's batch dependence
 
 
 @dataclass(frozen=True)

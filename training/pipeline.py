@@ -186,13 +186,19 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     batch, labels_count, threads = params.runtime.batch_size, len(LABELS), params.runtime.intra_op_threads
     torch_logits = predict_logits(model, windows.windows, batch)
     fp32_logits = session_logits(export.session(fp32_optimized, threads), windows.windows, batch, labels_count)
-    int8_logits = session_logits(export.session(staging / CONTENT_MODEL, threads), windows.windows, batch, labels_count)
+    int8_session = export.session(staging / CONTENT_MODEL, threads)
+    int8_logits = session_logits(int8_session, windows.windows, batch, labels_count)
+    # Dynamic int8 scales activations per batch tensor: measure how much a window's logits
+    # move when it is scored alone rather than among others.
+    probe = windows.windows[: params.export.batch_effect_windows]
+    alone = np.concatenate([session_logits(int8_session, [w], 1, labels_count) for w in probe])
     count = len(readable)
     fp32_scores = max_per_conversation(fp32_logits[:, 0], windows.owner, count)
     int8_scores = max_per_conversation(int8_logits[:, 0], windows.owner, count)
     threshold = threshold_for_recall(readable_labels, fp32_scores, params.thresholds.medium_min_recall)
     metrics = {
         "max_abs_logit_diff": float(np.max(np.abs(torch_logits - fp32_logits))),
+        "int8_batch_effect_max_abs_logit": float(np.max(np.abs(alone - int8_logits[: len(probe)]))),
         **export.int8_parity(readable_labels, fp32_scores, int8_scores, threshold),
         "fp32_bytes": fp32_optimized.stat().st_size,
         "int8_bytes": (staging / CONTENT_MODEL).stat().st_size,
