@@ -1,29 +1,68 @@
-"""The evaluate stage: every split scored through the served bundle, the TF-IDF baseline judged
-from the predictions training wrote, all models compared at their operating thresholds."""
+"""The evaluate stage: every split and suite scored through the served bundle, comparators judged
+from the predictions training wrote, then detection, false positives, fairness, early warning,
+calibration and the release gate; figures and tables to reports/ and MLflow; the bundle
+registered as a model version, `champion` only when every gate passes."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from evals import tracking
+from evals import figures, tracking
+from evals.calibration import calibration_report, signal_aucs
 from evals.config import EvalParams, eval_params
-from evals.metrics import detection_metrics
+from evals.early_detection import early_report, first_escalation_index
+from evals.fairness import fairness_report
+from evals.gates import evaluate_gates, verdict
+from evals.metrics import Bootstrap, detection_metrics
+from evals.suites import (
+    BANDS,
+    band_rates,
+    external_benign,
+    false_positive_row,
+    flagged,
+    fpr_by_group,
+    group_column,
+    top_false_positives,
+)
 from serving.batch import read_conversations
 from serving.bundle import Bundle, load_bundle
 from serving.operating import threshold_for_recall
 from serving.params import EXPORT_METRICS, PREDICTIONS
-from serving.schema import MODE_CONTENT, MODE_METADATA, Conversation, labels_of
-from serving.scorer import Scorer
+from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation, labels_of
+from serving.scorer import ConversationScore, Scorer
 
 log = logging.getLogger(__name__)
 
 METRICS = "metrics.json"
+FIGURES = "figures"
+# metrics.json keys that are not splits.
+SECTIONS = frozenset(
+    {
+        "evaluation",
+        "export",
+        "bundle",
+        "false_positives",
+        "fairness",
+        "early_detection",
+        "calibration",
+        "signals",
+        "gates",
+        "registry",
+        "figures",
+    }
+)
+
+
+class ScoresConversations(Protocol):
+    def score(self, conversations: Sequence[Conversation]) -> list[ConversationScore]: ...
 
 
 @dataclass(frozen=True)
@@ -38,21 +77,46 @@ class LabelledScores:
 def _labelled(conversations: list[Conversation], scores: list[float]) -> LabelledScores:
     return LabelledScores(
         tuple(c.conversation_id for c in conversations),
-        np.asarray(labels_of(conversations)),
+        np.asarray(labels_of(conversations), dtype=int),
         np.asarray(scores, dtype=np.float64),
     )
 
 
-def bundle_scores(scorer: Scorer, conversations: list[Conversation]) -> dict[str, LabelledScores]:
-    """`fused` and `transformer` (content-only) on the records with consent to read content,
-    `metadata` on every record."""
-    results = scorer.score(conversations)
-    readable = [(c, r) for c, r in zip(conversations, results, strict=True) if r.mode == MODE_CONTENT]
-    return {
-        "fused": _labelled([c for c, _ in readable], [r.risk_score for _, r in readable]),
-        "transformer": _labelled([c for c, _ in readable], [r.content_score for _, r in readable]),
-        "metadata": _labelled(conversations, [r.metadata_score for r in results]),
-    }
+@dataclass(frozen=True)
+class ScoredSplit:
+    """A split scored by the served bundle, with the comparators' scores on its readable records."""
+
+    name: str
+    conversations: list[Conversation]
+    results: list[ConversationScore]
+    comparators: dict[str, LabelledScores]
+
+    @property
+    def readable(self) -> list[tuple[Conversation, ConversationScore]]:
+        return [(c, r) for c, r in zip(self.conversations, self.results, strict=True) if r.mode == MODE_CONTENT]
+
+    def models(self) -> dict[str, LabelledScores]:
+        """`fused` and `transformer` (content-only) on the records with consent to read content,
+        `metadata` on every record, and the comparators."""
+        readable = self.readable
+        return {
+            "fused": _labelled([c for c, _ in readable], [r.risk_score for _, r in readable]),
+            "transformer": _labelled([c for c, _ in readable], [r.content_score for _, r in readable]),
+            "metadata": _labelled(self.conversations, [r.metadata_score for r in self.results]),
+            **self.comparators,
+        }
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(labels_of(self.conversations), dtype=int)
+
+    @property
+    def risk_scores(self) -> np.ndarray:
+        return np.asarray([r.risk_score for r in self.results], dtype=np.float64)
+
+    @property
+    def bands(self) -> list[str]:
+        return [r.risk_band for r in self.results]
 
 
 def baseline_scores(predictions: Path, ids: tuple[str, ...], conversations: list[Conversation]) -> LabelledScores:
@@ -70,7 +134,7 @@ def baseline_scores(predictions: Path, ids: tuple[str, ...], conversations: list
 
 
 def operating_thresholds(bundle: Bundle, validation: dict[str, LabelledScores], min_recall: float) -> dict[str, float]:
-    """The bundle's alert thresholds for the served scores; for the comparators, the highest
+    """The bundle's alert thresholds for the served scores; for the other models, the highest
     threshold with recall >= `min_recall` on validation (the rule the bundle's bands follow)."""
     thresholds = {
         "fused": bundle.bands(MODE_CONTENT).medium,
@@ -81,30 +145,202 @@ def operating_thresholds(bundle: Bundle, validation: dict[str, LabelledScores], 
     return thresholds
 
 
-def evaluate(params: EvalParams) -> dict:
-    bundle = load_bundle(params.paths.bundle)
-    scorer = Scorer.from_bundle(bundle)
-    per_split: dict[str, dict[str, LabelledScores]] = {}
-    for split in params.evaluate.splits:
-        conversations, rejects = read_conversations(params.paths.data / f"{split}.jsonl", bundle.limits)
+# --------------------------------------------------------------------------- scoring
+
+
+def score_split(
+    name: str, conversations: list[Conversation], scorer: ScoresConversations, predictions: Path | None
+) -> ScoredSplit:
+    """Score `conversations` and attach every comparator that has predictions for this split."""
+    results = scorer.score(conversations)
+    split = ScoredSplit(name, conversations, results, {})
+    if predictions is not None and predictions.is_dir():
+        ids = split.models()["fused"].ids
+        for folder in sorted(p for p in predictions.iterdir() if p.is_dir()):
+            path = folder / f"{name}.jsonl"
+            if path.is_file():
+                split.comparators[folder.name] = baseline_scores(path, ids, conversations)
+            else:
+                log.warning("%s: no %s predictions for this split", name, folder.name)
+    return split
+
+
+def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -> tuple[dict[str, ScoredSplit], dict]:
+    """Every split of `evaluate.splits` whose file exists, and the external benign suite; and
+    a note of what was missing or rejected."""
+    notes: dict = {"missing_splits": [], "rejected": {}}
+    scored: dict[str, ScoredSplit] = {}
+    for name in params.evaluate.splits:
+        if name in SECTIONS:
+            raise ValueError(f"split name {name!r} collides with a metrics.json section")
+        path = params.paths.data / f"{name}.jsonl"
+        if not path.is_file():
+            log.warning("%s: %s not found, not scored", name, path)
+            notes["missing_splits"].append(name)
+            continue
+        conversations, rejects = read_conversations(path, bundle.limits)
+        notes["rejected"][name] = len(rejects)
         if rejects:
-            log.warning("%s: %d records rejected (see the scorer's reasons)", split, len(rejects))
-        scores = bundle_scores(scorer, conversations)
-        for folder in sorted((params.paths.models / PREDICTIONS).iterdir()):
-            predictions = folder / f"{split}.jsonl"
-            scores[folder.name] = baseline_scores(predictions, scores["transformer"].ids, conversations)
-        per_split[split] = scores
-    thresholds = operating_thresholds(
-        bundle, per_split[params.evaluate.threshold_split], params.thresholds.medium_min_recall
-    )
-    metrics: dict = {
-        split: {name: detection_metrics(s.labels, s.scores, thresholds[name]) for name, s in sorted(scores.items())}
-        for split, scores in per_split.items()
+            log.warning("%s: %d records rejected (see the scorer's reasons)", name, len(rejects))
+        print(f"{name}: scoring {len(conversations)} conversations")
+        scored[name] = score_split(name, conversations, scorer, params.paths.models / PREDICTIONS)
+    external = params.evaluate.external_benign
+    try:
+        conversations, rejected = external_benign(external, bundle.limits)
+    except ModuleNotFoundError:
+        log.warning("chatterbot-corpus is not installed: %s not scored", external.name)
+        notes["missing_splits"].append(external.name)
+    else:
+        notes["rejected"][external.name] = rejected
+        print(f"{external.name}: scoring {len(conversations)} conversations")
+        scored[external.name] = score_split(external.name, conversations, scorer, None)
+    return scored, notes
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def detection_section(
+    scored: dict[str, ScoredSplit], thresholds: dict[str, float], params: EvalParams, bootstrap: Bootstrap
+) -> dict[str, dict]:
+    return {
+        name: {
+            model: detection_metrics(
+                s.labels,
+                s.scores,
+                thresholds[model],
+                bootstrap,
+                params.evaluate.precision_at_recall,
+                params.evaluate.recall_at_fpr,
+            )
+            for model, s in sorted(split.models().items())
+            if model in thresholds
+        }
+        for name, split in scored.items()
     }
-    export_metrics = params.paths.models / EXPORT_METRICS
-    if export_metrics.is_file():
-        metrics["export"] = json.loads(export_metrics.read_text())
-    metrics["bundle"] = {
+
+
+def false_positive_section(scored: dict[str, ScoredSplit], params: EvalParams) -> dict:
+    """Served FPR and recall per band on every split; FPR per band by group; the top false positives."""
+    confidence = params.evaluate.bootstrap.confidence
+    columns = (*params.evaluate.false_positive_groups, "category")
+    suites = {params.evaluate.hard_negatives, params.evaluate.robustness, params.evaluate.external_benign.name}
+    splits, rows = {}, []
+    for name, split in scored.items():
+        labels, bands = split.labels, split.bands
+        present = [c for c in columns if any(c in conv.groups for conv in split.conversations)]
+        splits[name] = {
+            "bands": band_rates(labels, bands, confidence),
+            "by_group": {  # the suites only: the fairness section breaks the in-distribution test split down
+                column: fpr_by_group(labels, bands, group_column(split.conversations, column), confidence)
+                for column in (present if name in suites else [])
+            },
+        }
+        if name == params.evaluate.threshold_split:
+            continue  # the bands were chosen there: its false positives are not out of sample
+        for conversation, result, label in zip(split.conversations, split.results, labels, strict=True):
+            if label == 0 and flagged([result.risk_band], "medium")[0]:
+                rows.append(false_positive_row(name, conversation, result))
+    top = top_false_positives(rows, params.evaluate.top_false_positives)
+    return {"splits": splits, "flagged_negatives": len(rows), "top": top}
+
+
+def fairness_section(split: ScoredSplit, confidence: float) -> dict:
+    """Served scores and bands of every record of `split`, over every `groups` column."""
+    columns = sorted({k for c in split.conversations for k in c.groups})
+    flags = {band: flagged(split.bands, band) for band in BANDS}
+    table = fairness_report(
+        split.labels,
+        split.risk_scores,
+        flags,
+        {column: group_column(split.conversations, column) for column in columns},
+        confidence,
+    )
+    return {"split": split.name, "n": len(split.conversations), "columns": table}
+
+
+def calibration_section(split: ScoredSplit, bins: int, bootstrap: Bootstrap) -> dict:
+    out: dict = {"split": split.name, "bins": bins}
+    for model in ("fused", "transformer", "metadata"):
+        s = split.models()[model]
+        out[model] = calibration_report(s.labels, s.scores, bins, bootstrap)
+    return out
+
+
+def signals_section(split: ScoredSplit, bootstrap: Bootstrap) -> dict:
+    readable = split.readable
+    labels = {name: np.asarray([name in c.signals for c, _ in readable], dtype=int) for name in SIGNALS}
+    scores = {name: np.asarray([r.signals[name] for _, r in readable], dtype=np.float64) for name in SIGNALS}
+    return {"split": split.name, "signals": signal_aucs(labels, scores, bootstrap)}
+
+
+def early_section(split: ScoredSplit, params: EvalParams, bootstrap: Bootstrap) -> dict:
+    config = params.evaluate.early_detection
+    readable = split.readable
+    report = early_report(
+        np.asarray(labels_of([c for c, _ in readable]), dtype=int),
+        [r.alert_message_index for _, r in readable],
+        [len(c.messages) for c, _ in readable],
+        [first_escalation_index([m.signals for m in c.messages]) for c, _ in readable],
+        config.erde,
+        config.penalty_at_median_length,
+        bootstrap,
+    )
+    return {"split": split.name, **report}
+
+
+def analyse(
+    scored: dict[str, ScoredSplit], thresholds: dict[str, float], params: EvalParams, notes: dict | None = None
+) -> dict:
+    """Every section of metrics.json that is computed from scores: detection per split (at the
+    top level, `{split: {model: metrics}}`), false positives, fairness, calibration, signals,
+    early detection, the gates, and how it was all computed (`evaluation`)."""
+    config = params.evaluate
+    bootstrap = Bootstrap(config.bootstrap.resamples, config.bootstrap.confidence, params.seed)
+    metrics: dict = detection_section(scored, thresholds, params, bootstrap)
+    metrics["false_positives"] = false_positive_section(scored, params)
+    if config.fairness_split in scored:
+        metrics["fairness"] = fairness_section(scored[config.fairness_split], config.bootstrap.confidence)
+    if config.calibration.split in scored:
+        calibration_split = scored[config.calibration.split]
+        metrics["calibration"] = calibration_section(calibration_split, config.calibration.bins, bootstrap)
+        metrics["signals"] = signals_section(calibration_split, bootstrap)
+    if config.early_detection.split in scored:
+        metrics["early_detection"] = early_section(scored[config.early_detection.split], params, bootstrap)
+    gates = evaluate_gates(
+        metrics,
+        params.gates,
+        {"hard_negatives": config.hard_negatives, "external_benign": config.external_benign.name},
+        config.calibration.split,
+    )
+    metrics["gates"] = {
+        "verdict": verdict(gates),
+        "band": params.gates.band,
+        "groups": list(params.gates.groups),
+        "min_group_size": params.gates.min_group_size,
+        "gates": {g.name: g.to_dict() for g in gates},
+    }
+    metrics["evaluation"] = {
+        "splits": list(scored),
+        "missing_splits": [],
+        "rejected": {},
+        **(notes or {}),
+        "threshold_split": config.threshold_split,
+        "operating_thresholds": thresholds,
+        "bootstrap": {
+            "resamples": config.bootstrap.resamples,
+            "confidence": config.bootstrap.confidence,
+            "seed": params.seed,
+            "method": "percentile, stratified by label",
+        },
+        "precision_at_recall_target": config.precision_at_recall,
+        "recall_at_fpr_target": config.recall_at_fpr,
+    }
+    return metrics
+
+
+def provenance(bundle: Bundle) -> dict:
+    return {
         "model_version": bundle.model_version,
         "bundle_sha256": bundle.sha256,
         "training_data_sha256": bundle.manifest["training_data_sha256"],
@@ -112,28 +348,121 @@ def evaluate(params: EvalParams) -> dict:
         "mlflow_run_id": bundle.manifest["mlflow_run_id"],
         "thresholds": bundle.manifest["thresholds"],
     }
-    return metrics
+
+
+def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> tuple[dict, dict[str, ScoredSplit]]:
+    """metrics.json's content, and the scored splits (for the figures)."""
+    bundle = load_bundle(params.paths.bundle)
+    scorer = scorer or Scorer.from_bundle(bundle)
+    scored, notes = score_all(params, bundle, scorer)
+    if params.evaluate.threshold_split not in scored:
+        raise FileNotFoundError(f"the threshold split {params.evaluate.threshold_split} was not scored")
+    thresholds = operating_thresholds(
+        bundle, scored[params.evaluate.threshold_split].models(), params.thresholds.medium_min_recall
+    )
+    metrics = analyse(scored, thresholds, params, notes)
+    export_metrics = params.paths.models / EXPORT_METRICS
+    if export_metrics.is_file():
+        metrics["export"] = json.loads(export_metrics.read_text())
+    metrics["bundle"] = provenance(bundle)
+    return metrics, scored
+
+
+def flat_metrics(metrics: dict) -> dict[str, float]:
+    """The figures MLflow keeps as metrics: detection per split and model (with interval ends),
+    the served band rates, the fairness, calibration and early-warning summaries, the gates."""
+    flat: dict[str, float] = {}
+
+    def put(key: str, value: object) -> None:
+        if isinstance(value, bool) or (isinstance(value, int | float) and value == value):
+            flat[key] = float(value)
+
+    for split in metrics["evaluation"]["splits"]:
+        for model, values in metrics.get(split, {}).items():
+            for name, value in values.items():
+                if isinstance(value, list):
+                    put(f"{split}.{model}.{name}_lo", value[0])
+                    put(f"{split}.{model}.{name}_hi", value[1])
+                else:
+                    put(f"{split}.{model}.{name}", value)
+    for split, section in metrics.get("false_positives", {}).get("splits", {}).items():
+        for band, rates in section["bands"].items():
+            put(f"served.{split}.fpr_{band}", rates["fpr"]["value"])
+            put(f"served.{split}.recall_{band}", rates["recall"]["value"])
+    for column, table in metrics.get("fairness", {}).get("columns", {}).items():
+        for band, value in table["equalized_odds_difference"].items():
+            put(f"fairness.{tracking.safe_key(column)}.equalized_odds_difference_{band}", value)
+    for model, values in metrics.get("calibration", {}).items():
+        if isinstance(values, dict):
+            put(f"calibration.{model}.ece", values.get("ece"))
+            put(f"calibration.{model}.brier", values.get("brier"))
+    for name, values in metrics.get("signals", {}).get("signals", {}).items():
+        put(f"signals.{name}.roc_auc", values["roc_auc"])
+    for name, value in metrics.get("early_detection", {}).items():
+        put(f"early.{name}", value)
+    gates = metrics.get("gates", {})
+    put("gates.passed", gates.get("verdict") == "pass")
+    for name, gate in gates.get("gates", {}).items():
+        put(f"gates.{name}.passed", gate["passed"])
+        put(f"gates.{name}.value", gate["value"])
+    return flat
+
+
+def json_safe(value: object) -> object:
+    """`value` with every NaN or infinity replaced by null (undefined), so metrics.json is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _number(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:.4f}"
+
+
+def _print_summary(metrics: dict, out: Path) -> None:
+    for split in metrics["evaluation"]["splits"]:
+        for model, values in metrics[split].items():
+            print(
+                f"{split:>16} {model:>11}: ROC-AUC {_number(values['roc_auc'])} PR-AUC {_number(values['pr_auc'])} "
+                f"F0.5 {_number(values['f0_5'])} FPR {_number(values['fpr'])}"
+            )
+    gates = metrics["gates"]
+    for name, gate in gates["gates"].items():
+        value = "n/a" if gate["value"] is None else f"{gate['value']:.4g}"
+        print(f"gate {name:>20}: {gate['status']:>7} ({value} {gate['comparison']} {gate['limit']}) {gate['detail']}")
+    print(f"release verdict: {gates['verdict'].upper()}")
+    registry = metrics.get("registry", {})
+    if registry.get("version"):
+        print(
+            f"registered {registry['name']} version {registry['version']} (candidate); "
+            f"champion: {registry.get('champion_version') or 'none'}"
+        )
+    print(f"metrics: {out}")
 
 
 def evaluate_stage(params_path: Path, profile: str | None) -> int:
     params = eval_params(params_path, profile)
-    metrics = evaluate(params)
-    params.paths.reports.mkdir(parents=True, exist_ok=True)
-    out = params.paths.reports / METRICS
-    out.write_text(json.dumps(metrics, indent=2, allow_nan=True))
-    flat = {
-        f"{split}.{model}.{name}": value
-        for split in params.evaluate.splits
-        for model, values in metrics[split].items()
-        for name, value in values.items()
-        if not math.isnan(value)
-    }
-    run_id = tracking.log_evaluation(params.mlflow.experiment, metrics["bundle"]["mlflow_run_id"], flat, out)
-    for split in params.evaluate.splits:
-        for model, values in metrics[split].items():
-            print(
-                f"{split:>10} {model:>11}: ROC-AUC {values['roc_auc']:.4f} PR-AUC {values['pr_auc']:.4f} "
-                f"F0.5 {values['f0_5']:.4f} FPR {values['fpr']:.4f}"
-            )
-    print(f"metrics: {out} (MLflow run {run_id})")
+    metrics, scored = evaluate(params)
+    reports = params.paths.reports
+    reports.mkdir(parents=True, exist_ok=True)
+    metrics["figures"] = figures.draw_all(scored, metrics, reports / FIGURES, reports)
+    out = reports / METRICS
+    passed = metrics["gates"]["verdict"] == "pass"
+    run_id, registry = tracking.log_evaluation(
+        params.mlflow,
+        metrics["bundle"]["mlflow_run_id"],
+        flat_metrics(metrics),
+        figures=reports / FIGURES,
+        tables=tracking.tables_of(metrics),
+        passed=passed,
+        bundle_sha256=metrics["bundle"]["bundle_sha256"],
+    )
+    metrics["registry"] = {"evaluation_run_id": run_id, **registry}
+    out.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
+    tracking.log_file(run_id, out, "evaluation")
+    _print_summary(metrics, out)
     return 0

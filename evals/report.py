@@ -1,87 +1,430 @@
-"""The auditors' report: one self-contained HTML file built from `metrics.json` and the bundle
-manifest. It carries ids and numbers only, never message text."""
+"""The auditors' report: one self-contained HTML file (figures inlined as base64 PNG, no script,
+no external resource) built from `metrics.json`, the figures and the bundle manifest.
+The verdict comes first, then detection, false positives, fairness, early warning,
+calibration, the model card and provenance. It carries ids and numbers only, never message text."""
 
 from __future__ import annotations
 
+import base64
 import json
 from html import escape
 from pathlib import Path
 
+from evals import tracking
 from evals.config import eval_params
 from evals.evaluate import METRICS
+from evals.model_card import model_card
 from serving.bundle import MANIFEST
+from serving.params import load_params
+from serving.schema import SIGNALS
 
-DETECTION_COLUMNS = ("n", "positives", "roc_auc", "pr_auc", "f1", "f0_5", "precision", "recall", "fpr", "threshold")
+REPORT = "index.html"
+DATA_CARD = "../data_cards/synthetic.md"
 MODEL_NOTES = {
     "fused": "served score: content and metadata fused (records with consent to read content)",
     "transformer": "fine-tuned transformer alone, calibrated (same records)",
-    "tfidf": "TF-IDF + logistic regression baseline (same records)",
+    "tfidf": "TF-IDF + logistic regression baseline, judged from training's predictions (same records)",
+    "keyword": "keyword baseline, judged from training's predictions (same records)",
     "metadata": "metadata model alone, as served for records without consent (all records)",
 }
+DETECTION_COLUMNS = (
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("f1", "F1"),
+    ("f0_5", "F0.5"),
+    ("precision_at_recall", "precision at recall target"),
+    ("recall_at_fpr", "recall at FPR target"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("fpr", "FPR"),
+)
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
-table{border-collapse:collapse;margin:0.5rem 0 1.5rem}
-th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}
+body{font-family:system-ui,sans-serif;max-width:78rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.4}
+table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.9rem}
+th,td{border:1px solid #ccc;padding:0.2rem 0.5rem;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}
+th{background:#f4f4f4}
 .note{color:#555}
+.ci{color:#666;font-size:0.8rem;white-space:nowrap}
 code{background:#f3f3f3;padding:0 0.2rem}
+.verdict{padding:0.8rem 1rem;border-radius:6px;margin:1rem 0;font-size:1.3rem;font-weight:600}
+.pass{background:#e3f4e1;border:2px solid #2e7d32;color:#1b5e20}
+.fail{background:#fde7e7;border:2px solid #c62828;color:#8e0000}
+td.pass,td.fail,td.nodata{font-weight:600}
+td.nodata{background:#fff6dc}
+figure{margin:0.5rem 0 1.5rem}
+figure img{max-width:100%;height:auto;border:1px solid #eee}
+nav ol{columns:2}
+.wide{overflow-x:auto}
+table.gates td{text-align:left}
+.card h3{margin-top:1.4rem}
 """
 
 
-def _cell(value: object) -> str:
+def _number(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return "n/a" if value != value else f"{value:.4g}"
     return escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[object]]) -> str:
+def _with_ci(value: object, ci: object) -> str:
+    text = _number(value)
+    if isinstance(ci, list) and len(ci) == 2 and ci[0] is not None:
+        text += f" <span class='ci'>[{_number(ci[0])}, {_number(ci[1])}]</span>"
+    return text
+
+
+def _rate(rate: dict | None) -> str:
+    if not rate or rate.get("n", 0) == 0:
+        return "n/a"
+    return f"{_with_ci(rate['value'], rate['ci'])} <span class='ci'>{rate['k']}/{rate['n']}</span>"
+
+
+def _level(metrics: dict) -> str:
+    confidence = metrics.get("evaluation", {}).get("bootstrap", {}).get("confidence")
+    return "n/a" if confidence is None else f"{confidence:.0%}"
+
+
+def _table(header: list[str], rows: list[list[object]], raw: bool = False) -> str:
+    """A table; cells are escaped unless `raw` (cells built here from numbers)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if raw and isinstance(c, str) else _number(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
-def _detection_section(split: str, models: dict[str, dict[str, float]]) -> str:
-    rows = [[name, *(values[c] for c in DETECTION_COLUMNS)] for name, values in models.items()]
-    notes = "".join(f"<li><b>{escape(n)}</b>: {escape(MODEL_NOTES.get(n, ''))}</li>" for n in models)
-    return f"<h3>{escape(split)}</h3>{_table(['model', *DETECTION_COLUMNS], rows)}<ul class='note'>{notes}</ul>"
+class Figures:
+    """The figures of metrics.json, read from the reports folder and inlined."""
+
+    def __init__(self, paths: dict[str, str], reports: Path) -> None:
+        self.paths = paths
+        self.reports = reports
+        self.used: list[str] = []
+
+    def __call__(self, figure_id: str, caption: str) -> str:
+        relative = self.paths.get(figure_id)
+        if relative is None or not (self.reports / relative).is_file():
+            return ""
+        data = base64.b64encode((self.reports / relative).read_bytes()).decode("ascii")
+        self.used.append(figure_id)
+        return (
+            f"<figure><img alt='{escape(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption class='note'>{escape(caption)}</figcaption></figure>"
+        )
 
 
-def render_report(metrics: dict, manifest: dict) -> str:
-    """The report as one HTML document."""
+def _verdict_section(metrics: dict) -> str:
+    gates = metrics.get("gates")
+    if not gates:
+        return "<div class='verdict fail'>Release verdict: no gates were evaluated</div>"
+    verdict = gates["verdict"]
+    failed = [name for name, g in gates["gates"].items() if g["status"] != "pass"]
+    headline = "PASS: every release gate holds" if verdict == "pass" else f"FAIL: {', '.join(failed)}"
+    body = ""
+    for name, gate in gates["gates"].items():
+        status_class = {"pass": "pass", "fail": "fail"}.get(gate["status"], "nodata")
+        body += (
+            f"<tr><td>{escape(name)}</td><td>{escape(gate['description'])}</td>"
+            f"<td class='{status_class}'>{escape(gate['status'])}</td><td>{_number(gate['value'])}</td>"
+            f"<td>{escape(gate['comparison'])} {_number(gate['limit'])}</td><td>{escape(gate['detail'])}</td></tr>"
+        )
+    registry = metrics.get("registry", {})
+    if registry.get("version"):
+        moved = "moved to this version" if verdict == "pass" else "not moved by this evaluation"
+        registry_text = (
+            f"Registered as <code>{escape(str(registry['name']))}</code> version {escape(str(registry['version']))} "
+            f"(alias <code>candidate</code>); alias <code>champion</code> {moved} "
+            f"(now: version {escape(str(registry.get('champion_version') or 'none'))})."
+        )
+    else:
+        registry_text = f"Not registered: {escape(str(registry.get('note', 'no registry information')))}."
+    return (
+        f"<div class='verdict {'pass' if verdict == 'pass' else 'fail'}'>Release verdict: {escape(headline)}</div>"
+        "<table class='gates'><thead><tr><th>gate</th><th>figure</th><th>status</th><th>value</th><th>limit</th>"
+        f"<th>decided by</th></tr></thead><tbody>{body}</tbody></table>"
+        f"<p class='note'>Rates count a conversation as flagged at band <code>{escape(gates['band'])}</code> or above. "
+        f"Fairness gates judge the columns {escape(', '.join(gates['groups']))}, each group with at least "
+        f"{gates['min_group_size']} records on the judged side; <em>no data</em> never passes. "
+        f"{registry_text}</p>"
+    )
+
+
+def _detection(metrics: dict, figure: Figures) -> str:
+    evaluation = metrics["evaluation"]
+    boot = evaluation["bootstrap"]
+    parts = [
+        "<h2 id='detection'>1. Detection</h2>",
+        f"<p class='note'>Intervals: {boot['confidence']:.0%} {escape(boot['method'])} bootstrap, "
+        f"{boot['resamples']} resamples, seed {boot['seed']}. Precision at recall &ge; "
+        f"{evaluation['precision_at_recall_target']}; recall at FPR &le; {evaluation['recall_at_fpr_target']}. "
+        "F1, F0.5 (the PAN 2012 measure), precision, recall and FPR are at each model's operating threshold: "
+        "the bundle's <code>medium</code> band for the served scores, recall &ge; the target on "
+        f"{escape(evaluation['threshold_split'])} for the others. n/a: undefined (one class only).</p>",
+    ]
+    if evaluation.get("missing_splits"):
+        parts.append(
+            f"<p class='note'>Listed but not scored (no data): {escape(', '.join(evaluation['missing_splits']))}.</p>"
+        )
+    for split in evaluation["splits"]:
+        models = metrics.get(split, {})
+        rows = []
+        for name, values in models.items():
+            rows.append(
+                [escape(name), str(values["n"]), str(values["positives"])]
+                + [_with_ci(values[key], values.get(f"{key}_ci")) for key, _ in DETECTION_COLUMNS]
+                + [_number(values["threshold"])]
+            )
+        notes = "".join(f"<li><b>{escape(n)}</b>: {escape(MODEL_NOTES.get(n, 'comparator'))}</li>" for n in models)
+        parts.append(f"<h3>{escape(split)}</h3>")
+        parts.append(
+            _table(["model", "n", "positives", *(label for _, label in DETECTION_COLUMNS), "threshold"], rows, raw=True)
+        )
+        parts.append(f"<ul class='note'>{notes}</ul>")
+        parts.append(figure(f"roc_pr/{split}", f"ROC and precision-recall curves on {split}"))
+    return "".join(parts)
+
+
+def _false_positives(metrics: dict, figure: Figures) -> str:
+    section = metrics.get("false_positives", {})
+    parts = [
+        "<h2 id='false-positives'>2. False positives</h2>",
+        "<p class='note'>The served output (each record in its mode, at the bundle's bands) on every split and "
+        "suite: the share of benign conversations flagged at each band or above (FPR) and of risky ones (recall), "
+        f"with Wilson {_level(metrics)} intervals and counts. <code>external_benign</code> is real chat from the "
+        "chatterbot-corpus package, joined into two-party conversations; it has no metadata, so its served score is "
+        "the content score fused with the metadata model's answer for unknown values (the <code>transformer</code> "
+        "row of its detection table judges the content alone).</p>",
+    ]
+    rows = []
+    for split, values in section.get("splits", {}).items():
+        bands = values["bands"]
+        rows.append(
+            [
+                escape(split),
+                _rate(bands["high"]["fpr"]),
+                _rate(bands["medium"]["fpr"]),
+                _rate(bands["high"]["recall"]),
+                _rate(bands["medium"]["recall"]),
+            ]
+        )
+    parts.append(_table(["split", "FPR high", "FPR medium+", "recall high", "recall medium+"], rows, raw=True))
+    parts.append(figure("served_fpr", "served FPR per split and suite, with Wilson intervals"))
+    for split, values in section.get("splits", {}).items():
+        for column, groups in values.get("by_group", {}).items():
+            if split in metrics["evaluation"]["splits"] and len(groups) > 1:
+                group_rows = [[escape(g), _rate(r["high"]), _rate(r["medium"])] for g, r in groups.items()]
+                parts.append(f"<h3>{escape(split)}: FPR by {escape(column)}</h3>")
+                parts.append(_table([column, "FPR high", "FPR medium+"], group_rows, raw=True))
+                parts.append(figure(f"fpr_by_group/{split}/{column}", f"FPR by {column} on {split}"))
+    top = section.get("top", [])
+    parts.append(
+        f"<h3>Highest-scoring false positives</h3><p class='note'>{section.get('flagged_negatives', 0)} benign "
+        "conversations flagged at <code>medium</code> or above outside the threshold split; the highest "
+        f"{len(top)} by served score, by id with their signal scores (no text).</p>"
+    )
+    fp_rows = [
+        [
+            escape(r["split"]),
+            escape(r["conversation_id"]),
+            _number(r["risk_score"]),
+            escape(r["risk_band"]),
+            escape(r["mode"]),
+            escape(str(r["relationship"])),
+        ]
+        + [_number(r["signals"].get(s)) for s in SIGNALS]
+        for r in top
+    ]
+    parts.append(
+        _table(["split", "conversation", "risk", "band", "mode", "relationship / topic", *SIGNALS], fp_rows, raw=True)
+        if fp_rows
+        else "<p>None.</p>"
+    )
+    return "".join(parts)
+
+
+def _fairness(metrics: dict, figure: Figures) -> str:
+    fairness = metrics.get("fairness")
+    if not fairness:
+        return "<h2 id='fairness'>3. Fairness</h2><p>No fairness split was scored.</p>"
+    parts = [
+        "<h2 id='fairness'>3. Fairness</h2>",
+        f"<p class='note'>Served scores on {escape(fairness['split'])} ({fairness['n']} conversations), every "
+        "<code>groups</code> column. FPR and FNR per group at each band with Wilson "
+        f"{_level(metrics)} intervals (fairlearn "
+        "MetricFrame); subgroup, BPSN and BNSP AUC after Borkan et al. (2019): BPSN low means the group's benign "
+        "conversations outscore other groups' risky ones (false alarms), BNSP low means its risky ones are "
+        "outscored (missed). Equalized-odds difference (fairlearn) over groups holding both classes.</p>",
+    ]
+    judged = [c for c in metrics.get("gates", {}).get("groups", []) if c in fairness["columns"]]
+    order = judged + [c for c in fairness["columns"] if c not in judged]
+    for column in order:
+        table = fairness["columns"][column]
+        eod = ", ".join(f"{band}: {_number(v)}" for band, v in table["equalized_odds_difference"].items())
+        rows = [
+            [
+                escape(value),
+                str(g["negatives"]),
+                _rate(g["fpr"].get("high")),
+                _rate(g["fpr"].get("medium")),
+                str(g["positives"]),
+                _rate(g["fnr"].get("high")),
+                _rate(g["fnr"].get("medium")),
+                _number(g["subgroup_auc"]),
+                _number(g["bpsn_auc"]),
+                _number(g["bnsp_auc"]),
+            ]
+            for value, g in table["groups"].items()
+        ]
+        judged_note = " (judged by the release gate)" if column in judged else ""
+        parts.append(
+            f"<h3>{escape(column)}{judged_note}</h3><p class='note'>equalized-odds difference: {escape(eod)}</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    column,
+                    "negatives",
+                    "FPR high",
+                    "FPR medium+",
+                    "positives",
+                    "FNR high",
+                    "FNR medium+",
+                    "subgroup AUC",
+                    "BPSN AUC",
+                    "BNSP AUC",
+                ],
+                rows,
+                raw=True,
+            )
+        )
+        parts.append(figure(f"fairness_fpr/{column}", f"FPR by {column} with Wilson intervals"))
+    return "".join(parts)
+
+
+def _early(metrics: dict, figure: Figures) -> str:
+    early = metrics.get("early_detection")
+    if not early:
+        return "<h2 id='early'>4. Early warning</h2><p>No early-detection split was scored.</p>"
+    measures = [key for key in early if key.startswith("erde_") and not key.endswith("_ci")]
+    measures += ["f_latency", "f1", "speed"]
+    rows = [[escape(m), _with_ci(early[m], early.get(f"{m}_ci"))] for m in measures]
+    latency_rows = [
+        [
+            escape(key),
+            str(early[key]["n"]),
+            _number(early[key]["median"]),
+            _number(early[key]["p25"]),
+            _number(early[key]["p75"]),
+            _number(early[key]["mean"]),
+        ]
+        for key in ("messages_to_alert", "messages_after_escalation")
+    ]
+    return (
+        "<h2 id='early'>4. Early warning</h2>"
+        f"<p class='note'>Records with consent on {escape(early['split'])} ({early['n']}, {early['positives']} risky). "
+        "The decision is the served alert (<code>alert_message_index</code>, the first message at which the "
+        "running score crossed the <code>medium</code> band). ERDE<sub>o</sub> (Losada &amp; Crestani 2016) with "
+        f"c<sub>fp</sub> = {_number(early['c_fp'])}; latency-weighted F1 (Sadeque et al. 2018) with "
+        f"p = {_number(early['latency_p'])}, so that the penalty at the median length "
+        f"({_number(early['median_length'])} messages) is {_number(early.get('penalty_at_median_length'))} "
+        "(0.5 in Vogt et al. 2021). Lower ERDE is better.</p>"
+        + _table(["measure", f"value [{_level(metrics)} interval]"], rows, raw=True)
+        + "<p class='note'>Alert latency of the true positives, in messages:</p>"
+        + _table(["latency", "n", "median", "25th pct", "75th pct", "mean"], latency_rows, raw=True)
+        + figure("alert_latency", "alert latency of true positives")
+    )
+
+
+def _calibration(metrics: dict, figure: Figures) -> str:
+    calibration = metrics.get("calibration")
+    if not calibration:
+        return "<h2 id='calibration'>5. Calibration</h2><p>No calibration split was scored.</p>"
+    rows = [
+        [
+            escape(m),
+            str(calibration[m]["n"]),
+            _with_ci(calibration[m]["ece"], calibration[m]["ece_ci"]),
+            _with_ci(calibration[m]["brier"], calibration[m]["brier_ci"]),
+        ]
+        for m in ("fused", "transformer", "metadata")
+    ]
+    signals = metrics.get("signals", {})
+    signal_rows = [
+        [escape(name), str(v["n"]), str(v["positives"]), _with_ci(v["roc_auc"], v["roc_auc_ci"])]
+        for name, v in signals.get("signals", {}).items()
+    ]
+    return (
+        "<h2 id='calibration'>5. Calibration</h2>"
+        f"<p class='note'>On {escape(calibration['split'])}: ECE over {calibration['bins']} equal-width bins and "
+        "Brier score, with bootstrap intervals.</p>"
+        + _table(["score", "n", "ECE", "Brier"], rows, raw=True)
+        + figure("reliability", "reliability diagram")
+        + f"<h3>Signals</h3><p class='note'>ROC-AUC of each signal head on {escape(signals.get('split', ''))}, "
+        "records with consent; a record's label for a signal is whether its record-level <code>signals</code> "
+        "list it.</p>" + _table(["signal", "n", "positives", "ROC-AUC"], signal_rows, raw=True)
+    )
+
+
+def _provenance(metrics: dict, manifest: dict) -> str:
     bundle = metrics.get("bundle", {})
-    splits = [k for k, v in metrics.items() if k not in ("export", "bundle") and isinstance(v, dict)]
+    registry = metrics.get("registry", {})
     provenance = [
         ["model version", manifest.get("model_version")],
         ["bundle sha256", bundle.get("bundle_sha256")],
         ["training data sha256", manifest.get("training_data_sha256")],
         ["git commit", manifest.get("git_commit")],
-        ["MLflow run", manifest.get("mlflow_run_id")],
+        ["MLflow training run", manifest.get("mlflow_run_id")],
+        ["MLflow evaluation run", registry.get("evaluation_run_id")],
+        [
+            "registered model",
+            f"{registry.get('name')} v{registry.get('version')}" if registry.get("version") else "n/a",
+        ],
         ["window", json.dumps(manifest.get("window"))],
     ]
     thresholds = [[mode, t["high"], t["medium"]] for mode, t in manifest.get("thresholds", {}).items()]
     export = metrics.get("export", {})
     export_rows = [[k, v] for k, v in export.items() if not isinstance(v, dict)]
     export_rows += [[f"fused nodes: {k}", v] for k, v in export.get("fused_nodes", {}).items()]
+    return (
+        "<h2 id='provenance'>7. Provenance</h2>"
+        + _table(["field", "value"], provenance)
+        + "<h3>Risk bands</h3><p class='note'>Lower score bounds, chosen on validation: <code>high</code> for the "
+        "false-positive target, <code>medium</code> (the alert threshold) for the recall target.</p>"
+        + _table(["mode", "high", "medium"], thresholds)
+        + "<h3>Export parity</h3>"
+        + _table(["check", "value"], export_rows)
+        + f"<h3>Data</h3><p>Datasheet: <a href='{DATA_CARD}'>data_cards/synthetic.md</a>.</p>"
+    )
+
+
+def render_report(metrics: dict, manifest: dict, figure_folder: Path, params: dict | None = None) -> str:
+    """The report as one HTML document; `figure_folder` is where metrics.json's figure paths are rooted."""
+    figure = Figures(metrics.get("figures", {}), figure_folder)
     sections = [
-        "<h1>grooming-risk: evaluation report</h1>",
-        "<p class='note'>Release verdict: no release gates are defined yet in this version; read the numbers "
-        "below. Every score here was computed by the served ONNX bundle, except the TF-IDF baseline, judged "
-        "from the predictions written by training.</p>",
-        "<h2>Model</h2>",
-        _table(["field", "value"], provenance),
-        "<h2>Risk bands</h2>",
-        "<p class='note'>Lower score bounds, chosen on validation: <code>high</code> for the false-positive "
-        "target, <code>medium</code> (the alert threshold) for the recall target.</p>",
-        _table(["mode", "high", "medium"], thresholds),
-        "<h2>Detection</h2>",
-        *(_detection_section(split, metrics[split]) for split in splits),
-        "<h2>Export parity</h2>",
-        _table(["check", "value"], export_rows),
-        "<h2>Data</h2><p>Datasheet: <a href='../data_cards/synthetic.md'>data_cards/synthetic.md</a>.</p>",
+        f"<h1>grooming-risk: evaluation of {escape(str(manifest.get('model_version')))}</h1>",
+        _verdict_section(metrics),
+        "<nav><ol><li><a href='#detection'>Detection</a></li><li><a href='#false-positives'>False positives</a></li>"
+        "<li><a href='#fairness'>Fairness</a></li><li><a href='#early'>Early warning</a></li>"
+        "<li><a href='#calibration'>Calibration</a></li><li><a href='#model-card'>Model card</a></li>"
+        f"<li><a href='#provenance'>Provenance</a></li><li><a href='{DATA_CARD}'>Data card</a></li></ol></nav>",
+        _detection(metrics, figure),
+        _false_positives(metrics, figure),
+        _fairness(metrics, figure),
+        _early(metrics, figure),
+        _calibration(metrics, figure),
+        model_card(metrics, manifest, params or {}),
+        _provenance(metrics, manifest),
     ]
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>grooming-risk evaluation</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>grooming-risk evaluation {escape(str(manifest.get('model_version')))}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
 
@@ -90,7 +433,12 @@ def report_stage(params_path: Path, profile: str | None) -> int:
     params = eval_params(params_path, profile)
     metrics = json.loads((params.paths.reports / METRICS).read_text())
     manifest = json.loads((params.paths.bundle / MANIFEST).read_text())
-    out = params.paths.reports / "index.html"
-    out.write_text(render_report(metrics, manifest), encoding="utf-8")
-    print(f"report: {out}")
+    out = params.paths.reports / REPORT
+    out.write_text(
+        render_report(metrics, manifest, params.paths.reports, load_params(params_path, profile)), encoding="utf-8"
+    )
+    run_id = metrics.get("registry", {}).get("evaluation_run_id")
+    if run_id:
+        tracking.log_file(run_id, out, "evaluation")
+    print(f"report: {out} (verdict: {metrics.get('gates', {}).get('verdict', 'n/a')})")
     return 0

@@ -1,24 +1,180 @@
-"""MLflow logging of evaluations: onto the run that trained the bundle when the store has it."""
+"""MLflow for evaluations: metrics, figures and tables onto the run that trained the bundle (a new
+run when this store lacks it), and the model registry.
+
+Registry: MLflow 3's `mlflow.register_model("runs:/<run>/bundle", ...)` looks for a *logged
+model* and refuses a plain artifact folder, which is what a bundle is (ONNX files, tokenizer,
+manifest; no MLmodel file). `MlflowClient.create_model_version(name, source="runs:/<run>/bundle",
+run_id=<run>)` registers the folder as it is. Each evaluated bundle becomes (or stays) one
+version, found again by its run id and source; the alias `candidate` points at the latest
+evaluated version, `champion` moves to it only when every release gate passed.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from serving.params import tracking_uri
+from serving.params import MlflowConfig, tracking_uri
+
+log = logging.getLogger(__name__)
+
+BUNDLE_ARTIFACT = "bundle"
+CANDIDATE, CHAMPION = "candidate", "champion"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
-def log_evaluation(experiment: str, run_id: str | None, metrics: dict[str, float], artifact: Path) -> str:
-    """Log `metrics` and `artifact` to `run_id`, or to a new run if this store lacks it; the run id."""
+def safe_key(name: str) -> str:
+    """A group value as it may appear in an MLflow metric key."""
+    return _UNSAFE.sub("_", name)
+
+
+def _start(experiment: str, run_id: str | None) -> mlflow.ActiveRun:
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(experiment)
     try:
-        active = mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(run_name="evaluate")
+        return mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(run_name="evaluate")
     except MlflowException:
-        active = mlflow.start_run(run_name="evaluate")
-    with active:
+        return mlflow.start_run(run_name="evaluate")
+
+
+def tables_of(metrics: dict) -> dict[str, dict[str, list]]:
+    """The report's tables as columns, for `mlflow.log_table`: detection, served band rates,
+    fairness per group, top false positives, calibration bins, per-signal AUCs, gates."""
+    tables: dict[str, dict[str, list]] = {}
+
+    def add(name: str, rows: list[dict]) -> None:
+        if rows:
+            tables[name] = {key: [row.get(key) for row in rows] for key in rows[0]}
+
+    add(
+        "detection",
+        [
+            {"split": split, "model": model, **{k: v if not isinstance(v, list) else str(v) for k, v in values.items()}}
+            for split in metrics["evaluation"]["splits"]
+            for model, values in metrics.get(split, {}).items()
+        ],
+    )
+    add(
+        "served_band_rates",
+        [
+            {
+                "split": split,
+                "band": band,
+                "fpr": r["fpr"]["value"],
+                "fpr_ci": str(r["fpr"]["ci"]),
+                "negatives": r["fpr"]["n"],
+                "recall": r["recall"]["value"],
+                "positives": r["recall"]["n"],
+            }
+            for split, section in metrics.get("false_positives", {}).get("splits", {}).items()
+            for band, r in section["bands"].items()
+        ],
+    )
+    add(
+        "false_positives_top",
+        [
+            {k: v for k, v in row.items() if k != "signals"} | {f"signal.{s}": v for s, v in row["signals"].items()}
+            for row in metrics.get("false_positives", {}).get("top", [])
+        ],
+    )
+    fairness_rows = []
+    for column, table in metrics.get("fairness", {}).get("columns", {}).items():
+        for value, group in table["groups"].items():
+            row = {"column": column, "group": value, "positives": group["positives"], "negatives": group["negatives"]}
+            for band in group["fpr"]:
+                row[f"fpr_{band}"] = group["fpr"][band]["value"]
+                row[f"fpr_{band}_ci"] = str(group["fpr"][band]["ci"])
+                row[f"fnr_{band}"] = group["fnr"][band]["value"]
+                row[f"fnr_{band}_ci"] = str(group["fnr"][band]["ci"])
+            row |= {k: group[k] for k in ("subgroup_auc", "bpsn_auc", "bnsp_auc")}
+            fairness_rows.append(row)
+    add("fairness_groups", fairness_rows)
+    add(
+        "calibration_bins",
+        [
+            {"model": model, **b}
+            for model, values in metrics.get("calibration", {}).items()
+            if isinstance(values, dict)
+            for b in values["bins"]
+        ],
+    )
+    add(
+        "signal_auc",
+        [
+            {
+                "signal": name,
+                "n": v["n"],
+                "positives": v["positives"],
+                "roc_auc": v["roc_auc"],
+                "ci": str(v["roc_auc_ci"]),
+            }
+            for name, v in metrics.get("signals", {}).get("signals", {}).items()
+        ],
+    )
+    add("gates", [{"gate": name, **gate} for name, gate in metrics.get("gates", {}).get("gates", {}).items()])
+    return tables
+
+
+def register_bundle(config: MlflowConfig, run_id: str, passed: bool, tags: dict[str, str]) -> dict:
+    """Register the bundle logged under `run_id` (reusing its version if already registered),
+    alias it `candidate`, and `champion` only when `passed`. What was done, as a dict."""
+    client = MlflowClient(tracking_uri=tracking_uri())
+    name = config.registered_model
+    if not client.list_artifacts(run_id, BUNDLE_ARTIFACT):
+        log.warning("run %s holds no %s artifact: nothing to register", run_id, BUNDLE_ARTIFACT)
+        return {"name": name, "version": None, "note": f"run {run_id} holds no '{BUNDLE_ARTIFACT}' artifact"}
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="grooming-risk ONNX bundles (see each version's gate tags)")
+    source = f"runs:/{run_id}/{BUNDLE_ARTIFACT}"
+    existing = [v for v in client.search_model_versions(f"name='{name}' and run_id='{run_id}'") if v.source == source]
+    if existing:
+        version = str(max(int(v.version) for v in existing))
+    else:
+        version = str(client.create_model_version(name, source=source, run_id=run_id).version)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, CANDIDATE, version)
+    if passed:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    try:
+        champion = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        champion = None
+    return {"name": name, "version": str(version), "candidate_version": str(version), "champion_version": champion}
+
+
+def log_evaluation(
+    config: MlflowConfig,
+    run_id: str | None,
+    metrics: dict[str, float],
+    figures: Path,
+    tables: dict[str, dict[str, list]],
+    passed: bool,
+    bundle_sha256: str,
+) -> tuple[str, dict]:
+    """Log metrics, figures and tables to `run_id` (or a new run if this store lacks it), tag the
+    verdict, register the bundle; the run id and what the registry did."""
+    with _start(config.experiment, run_id) as active:
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(artifact), artifact_path="evaluation")
-        return active.info.run_id
+        if figures.is_dir():
+            mlflow.log_artifacts(str(figures), artifact_path="evaluation/figures")
+        for name, columns in tables.items():
+            mlflow.log_table(data=columns, artifact_file=f"evaluation/tables/{name}.json")
+        mlflow.set_tags({"release_gate": "pass" if passed else "fail", "evaluated_bundle_sha256": bundle_sha256})
+        evaluated = active.info.run_id
+    tags = {"release_gate": "pass" if passed else "fail", "bundle_sha256": bundle_sha256}
+    registry = register_bundle(config, evaluated, passed, tags)
+    return evaluated, registry
+
+
+def log_file(run_id: str, path: Path, artifact_path: str) -> None:
+    """Log one file to an existing run."""
+    mlflow.set_tracking_uri(tracking_uri())
+    MlflowClient(tracking_uri=tracking_uri()).log_artifact(run_id, str(path), artifact_path=artifact_path)
