@@ -21,7 +21,7 @@ export PATH := $(BIN):$(PATH)
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 -c constraints.txt
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,ray,dev]'
 	touch $@
 
 run: $(INSTALLED)

@@ -3,44 +3,95 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 
-from serving.batch import run_batch
+from serving.batch import Job, JobLocked, local_engine, run_job
 from serving.bundle import load_bundle
 from serving.cli import Command, UsageError
 from serving.scorer import Scorer
+from serving.sources import InputError
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder")
-    parser.add_argument("--input", required=True, type=Path, help="reports, .jsonl or .parquet")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="reports: a .jsonl, .jsonl.gz or .parquet file, or a folder of them (read in sorted order)",
+    )
     parser.add_argument("--output", required=True, type=Path, help="scores, .jsonl or .parquet")
     parser.add_argument("--rejects", required=True, type=Path, help="rejected records, .jsonl")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (bundle default)")
+    parser.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime threads (bundle default)")
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="score here, or on Ray Data (RAY_ADDRESS)"
+    )
+    parser.add_argument("--actors", type=_positive, default=None, help="Ray scoring actors (default: CPUs / threads)")
+    parser.add_argument(
+        "--chunk-records",
+        type=_positive,
+        default=None,
+        help="records per chunk (bundle default); a resumed job must use the same",
+    )
+    parser.add_argument(
+        "--review-queue", type=Path, default=None, help="also write a review page (HTML, shows message text)"
+    )
+    parser.add_argument(
+        "--review-limit", type=_positive, default=None, help="conversations on the review page (bundle default)"
+    )
 
 
-def _check_paths(input_path: Path, output: Path, rejects: Path) -> None:
-    if not input_path.is_file():
-        raise UsageError(f"input file not found: {input_path}")
-    resolved = [p.resolve() for p in (input_path, output, rejects)]
-    if len(set(resolved)) < 3:
-        raise UsageError("--input, --output and --rejects must be three different files")
+def _check_paths(args: argparse.Namespace) -> None:
+    source: Path = args.input
+    if not source.exists():
+        raise UsageError(f"input not found: {source}")
+    written = [p for p in (args.output, args.rejects, args.review_queue) if p is not None]
+    resolved = [p.resolve() for p in written]
+    if len(set(resolved)) < len(resolved):
+        raise UsageError("--output, --rejects and --review-queue must be different files")
+    root = source.resolve()
+    for path in resolved:
+        if path == root or (source.is_dir() and root in path.parents):
+            raise UsageError("outputs must not overwrite the input or lie inside the input folder")
 
 
 def _run_score(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
-    _check_paths(args.input, args.output, args.rejects)
-    scorer = Scorer.from_bundle(bundle, threads=args.threads)
+    _check_paths(args)
+    job = Job(bundle, args.input, args.output, args.rejects, args.chunk_records, args.review_queue, args.review_limit)
     try:
-        summary = run_batch(scorer, args.input, args.output, args.rejects)
+        if args.engine == "ray":
+            from serving import ray_engine
+
+            engine = ray_engine.engine(bundle, threads=args.threads, actors=args.actors)
+
+            def review_scorer() -> Scorer:
+                return Scorer.from_bundle(bundle, threads=args.threads)
+
+            summary = run_job(job, engine, sys.stderr, "ray", review_scorer)
+        else:
+            scorer = Scorer.from_bundle(bundle, threads=args.threads)
+            summary = run_job(job, local_engine(scorer), sys.stderr, "local", lambda: scorer)
+    except (InputError, JobLocked) as error:
+        raise UsageError(str(error)) from None
     except pa.ArrowException as error:  # its message may quote data: name the type only
         raise UsageError(f"cannot read {args.input} ({type(error).__name__})") from None
     print(f"model {bundle.model_version} (bundle {bundle.sha256[:12]})")
     for line in summary.lines():
         print(line)
     print(f"scores: {args.output}\nrejects: {args.rejects}")
+    if args.review_queue is not None:
+        print(f"review queue: {args.review_queue}")
     return 0
 
 
@@ -55,5 +106,5 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-score = Command("score a file of reports with a model bundle", _add_score_arguments, _run_score)
+score = Command("score a file or folder of reports with a model bundle", _add_score_arguments, _run_score)
 verify = Command("check a bundle's file hashes and ONNX graphs", _add_verify_arguments, _run_verify)

@@ -21,7 +21,7 @@ from serving.bundle import (
 )
 from serving.features import METADATA_FEATURES, metadata_matrix
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
-from serving.text import Window, Windower, load_tokenizer
+from serving.text import Window, Windower, load_tokenizer, render_message
 
 _LOGIT_CLIP = 1e-7
 
@@ -246,3 +246,95 @@ class Scorer:
             content_score=None,
             metadata_score=risk_score,
         )
+
+
+@dataclass(frozen=True)
+class MessageAttribution:
+    """What one message of a conversation's highest-scoring window contributed to it: the
+    window's risk logit, and each signal's probability, minus the same window's without it."""
+
+    index: int
+    risk_drop: float
+    signal_drops: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Occlusion within the highest-scoring window: each of its messages removed in turn and the
+    window scored again, the full window in the same ONNX Runtime batch so that the int8 batch
+    effect cancels out of the differences."""
+
+    window_start: int
+    window_end: int
+    window_risk_logit: float
+    window_signals: dict[str, float]
+    messages: list[MessageAttribution]
+
+
+def _window_pieces(window: Window, message_ids: Sequence[Sequence[int]]) -> list[list[int]] | None:
+    """The token ids of each message of `window` as it holds them (the first may be cut to its
+    tail), or None if they do not rebuild the window exactly."""
+    inner = sum(len(ids) + 1 for ids in message_ids[1:])
+    first = len(window.input_ids) - 2 - inner
+    if first < 1 or first > len(message_ids[0]):
+        return None
+    pieces = [list(message_ids[0][-first:]), *(list(ids) for ids in message_ids[1:])]
+    return pieces
+
+
+def _join(pieces: Sequence[Sequence[int]], cls_id: int, sep_id: int) -> tuple[int, ...]:
+    ids = [cls_id]
+    for piece in pieces:
+        ids.extend(piece)
+        ids.append(sep_id)
+    return tuple(ids)
+
+
+def explain(scorer: Scorer, conversations: Sequence[Conversation]) -> list[Explanation | None]:
+    """Per-message occlusion within each conversation's highest-scoring window; None for a
+    conversation without consent (its text is never read) or whose window cannot be rebuilt.
+    Costs one extra window per message of the top window: for a review page, not for every record."""
+    readable = [i for i, c in enumerate(conversations) if c.opt_in]
+    result: list[Explanation | None] = [None] * len(conversations)
+    if not readable:
+        return result
+    windower, session = scorer.windower, scorer.content_session
+    labels = len(scorer.bundle.labels)
+    windows = windower.windows([conversations[i] for i in readable])
+    logits = scorer.window_logits([w for ws in windows for w in ws])
+    cls_id, sep_id = windower.tokenizer.token_to_id("[CLS]"), windower.tokenizer.token_to_id("[SEP]")
+    offset = 0
+    for index, conversation_windows in zip(readable, windows, strict=True):
+        top = conversation_windows[int(np.argmax(logits[offset : offset + len(conversation_windows), 0]))]
+        offset += len(conversation_windows)
+        messages = conversations[index].messages[top.start : top.end + 1]
+        rendered = [render_message(m.role, m.text) for m in messages]
+        encoded = [e.ids for e in windower.tokenizer.encode_batch(rendered, add_special_tokens=False)]
+        pieces = _window_pieces(top, encoded)
+        if pieces is None or _join(pieces, cls_id, sep_id) != top.input_ids:
+            continue
+        variants = [top] + [
+            Window(top.start, top.end, _join(pieces[:k] + pieces[k + 1 :], cls_id, sep_id)) for k in range(len(pieces))
+        ]
+        input_ids, attention = pad_batch(variants)
+        (out,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention})
+        out = out.astype(np.float64).reshape(len(variants), labels)
+        full_signals = sigmoid(out[0, 1:])
+        attributions = [
+            MessageAttribution(
+                index=top.start + k,
+                risk_drop=float(out[0, 0] - out[k + 1, 0]),
+                signal_drops={
+                    name: float(full_signals[j] - sigmoid(out[k + 1, 1 + j])) for j, name in enumerate(SIGNALS)
+                },
+            )
+            for k in range(len(pieces))
+        ]
+        result[index] = Explanation(
+            window_start=top.start,
+            window_end=top.end,
+            window_risk_logit=float(out[0, 0]),
+            window_signals={name: float(p) for name, p in zip(SIGNALS, full_signals, strict=True)},
+            messages=attributions,
+        )
+    return result

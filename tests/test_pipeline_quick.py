@@ -19,7 +19,7 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
 
     metrics = quick_run.read_json("reports/metrics.json")
     for split in ("validation", "test"):
-        assert set(metrics[split]) == {"tfidf", "transformer", "metadata", "fused"}
+        assert set(metrics[split]) == {"tfidf", "keyword", "transformer", "metadata", "fused"}
         for values in metrics[split].values():
             assert {"roc_auc", "pr_auc", "f1", "f0_5", "fpr"} <= set(values)
             assert 0.0 <= values["roc_auc"] <= 1.0

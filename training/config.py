@@ -10,6 +10,7 @@ from serving.bundle import Runtime
 from serving.params import MlflowConfig, Paths, Thresholds, from_dict, load_params
 from serving.schema import Limits
 from serving.text import WindowParams
+from training.keyword_baseline import KeywordConfig
 from training.synthetic import SyntheticConfig
 
 
@@ -74,6 +75,7 @@ class TrainingParams:
     window: WindowParams
     limits: Limits
     baseline: BaselineConfig
+    keyword: KeywordConfig
     transformer: TransformerConfig
     metadata_model: MetadataModelConfig
     calibration: CalibrationConfig

@@ -39,6 +39,7 @@ from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.export import ExportGateError
 from training.finetune import build_model, fine_tune, predict_logits, pretrained_path, set_seed, window_set
+from training.keyword_baseline import KeywordBaseline
 from training.metadata_model import MetadataModel
 from training.provenance import data_hash, git_commit, package_versions
 
@@ -89,12 +90,17 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         mlflow.set_tags({"git_commit": commit, "data_sha256": data_sha256, "profile": profile or "default"})
         mlflow.log_metrics({f"rejects_{s.name}": len(s.rejects) for s in splits.values()})
 
-        started = time.perf_counter()
-        baseline = TfidfBaseline(params.baseline, params.seed).fit(readable["train"], train_labels)
-        for name in readable.keys() - {TRAIN}:
-            scores = baseline.predict_proba(readable[name])[:, 1]
-            _write_predictions(models / PREDICTIONS / "tfidf" / f"{name}.jsonl", readable[name], scores)
-        mlflow.log_metric("tfidf_fit_seconds", time.perf_counter() - started)
+        comparators = {
+            "tfidf": TfidfBaseline(params.baseline, params.seed),
+            "keyword": KeywordBaseline(params.keyword, params.seed),
+        }
+        for comparator, model in comparators.items():
+            started = time.perf_counter()
+            model.fit(readable[TRAIN], train_labels)
+            for name in sorted(readable.keys() - {TRAIN}):
+                scores = model.predict_proba(readable[name])[:, 1]
+                _write_predictions(models / PREDICTIONS / comparator / f"{name}.jsonl", readable[name], scores)
+            mlflow.log_metric(f"{comparator}_fit_seconds", time.perf_counter() - started)
 
         every_train = splits[TRAIN].conversations
         metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
