@@ -13,7 +13,7 @@ silently: a loader either converts every record of its input or raises.
 
 Formats:
 
-- **PAN 2012** sexual predator identification (Inches & Crestani, 2012): a conversations
+- **PAN 2012** predator identification task (PAN12; Inches & Crestani, 2012): a conversations
   XML file, `<conversations><conversation id=...><message line=...><author>...</author>
   <time>HH:MM</time><text>...</text></message>...</conversation>...</conversations>`, and a
   predator list, one author id per line. Labels are per conversation only: a conversation is
@@ -30,9 +30,9 @@ Formats:
   passes its file iterator to `open`), so the XML is parsed with the standard library and
   enters `datasets` through `Dataset.from_list`; the predator list is read through the `text`
   builder.
-- **eSPD / PANC** (Vogt, Leser & Akbik, *Early Detection of Sexual Predators in Chats*, ACL
-  2021): the CSV files its dataset scripts write (`PANC-train.csv`, `PANC-test.csv`), every
-  field quoted, header `label,chatName,segment`: `label` is `predator` or `non-predator`,
+- **eSPD / PANC** (the early-detection dataset of Vogt, Leser & Akbik, ACL 2021): the CSV
+  files its dataset scripts write (`create_csv.py`: `PANC-train.csv`, `PANC-test.csv`, every
+  field quoted), header `label,chatName,segment`: `label` is `predator` or `non-predator`,
   `chatName` the chat id (with `-<segment number>` when the row is one segment of a longer
   chat), `segment` the segment's message bodies joined by single spaces, without authors or
   message boundaries. A row becomes a record with one participant (`other`, age `unknown`)

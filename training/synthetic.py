@@ -1850,7 +1850,8 @@ def _non_native(text: str, rng: random.Random, rate: float) -> str:
 def _code_switch(text: str, rng: random.Random, rate: float) -> str:
     text = _SPANISH_PATTERN.sub(lambda m: _SPANISH[m.group(0).lower()] if rng.random() < rate else m.group(0), text)
     if rng.random() < rate:
-        text = rng.choice(_SPANISH_OPENERS) + text[:1].lower() + text[1:]
+        keep = text.split(" ", 1)[0] in _KEEP_CAPITAL
+        text = rng.choice(_SPANISH_OPENERS) + (text if keep else text[:1].lower() + text[1:])
     if rng.random() < rate:
         text = text.rstrip(".!") + rng.choice(_SPANISH_CLOSERS)
     return text
