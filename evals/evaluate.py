@@ -21,7 +21,14 @@ from evals.config import EvalParams, eval_params
 from evals.early_detection import early_report, first_escalation_index
 from evals.fairness import fairness_report
 from evals.gates import evaluate_gates, verdict
-from evals.metrics import Bootstrap, detection_metrics
+from evals.metrics import (
+    Bootstrap,
+    average_precision,
+    detection_metrics,
+    paired_difference,
+    point_and_interval,
+    roc_auc,
+)
 from evals.suites import (
     BANDS,
     band_rates,
@@ -51,6 +58,8 @@ SECTIONS = frozenset(
         "bundle",
         "false_positives",
         "fairness",
+        "fairness_metadata",
+        "modes",
         "early_detection",
         "calibration",
         "signals",
@@ -245,18 +254,54 @@ def false_positive_section(scored: dict[str, ScoredSplit], params: EvalParams) -
     return {"splits": splits, "flagged_negatives": len(rows), "top": top}
 
 
-def fairness_section(split: ScoredSplit, confidence: float) -> dict:
-    """Served scores and bands of every record of `split`, over every `groups` column."""
+def fairness_section(split: ScoredSplit, scores: np.ndarray, flags: dict[str, np.ndarray], confidence: float) -> dict:
+    """`scores` of every record of `split` and whether each is flagged at each band, over every
+    `groups` column."""
     columns = sorted({k for c in split.conversations for k in c.groups})
-    flags = {band: flagged(split.bands, band) for band in BANDS}
     table = fairness_report(
         split.labels,
-        split.risk_scores,
+        scores,
         flags,
         {column: group_column(split.conversations, column) for column in columns},
         confidence,
     )
     return {"split": split.name, "n": len(split.conversations), "columns": table}
+
+
+MODES = ("metadata", "transformer", "fused")
+GAINS = (("fused", "transformer"), ("fused", "metadata"))
+
+
+def modes_section(scored: dict[str, ScoredSplit], bootstrap: Bootstrap) -> dict:
+    """The three scoring paths on the same records (those with consent to read content) of
+    each split that holds both classes: ROC-AUC and PR-AUC with intervals, and the fused score's
+    gain over each path alone with a paired bootstrap interval."""
+    ranking = {"roc_auc": roc_auc, "pr_auc": average_precision}
+    out: dict = {}
+    for name, split in scored.items():
+        readable = split.readable
+        labels = np.asarray(labels_of([c for c, _ in readable]), dtype=int)
+        if labels.size == 0 or labels.min() == labels.max():
+            continue
+        scores = {
+            "metadata": np.asarray([r.metadata_score for _, r in readable]),
+            "transformer": np.asarray([r.content_score for _, r in readable]),
+            "fused": np.asarray([r.risk_score for _, r in readable]),
+        }
+        entry: dict = {
+            "n": int(labels.size),
+            "positives": int(labels.sum()),
+            "metadata_only_records": len(split.conversations) - len(readable),
+        }
+        for model in MODES:
+            entry[model] = point_and_interval(ranking, labels, scores[model], bootstrap)
+        for better, base in GAINS:
+            entry[f"{better}_minus_{base}"] = {
+                metric: paired_difference(function, labels, scores[better], scores[base], bootstrap)
+                for metric, function in ranking.items()
+            }
+        out[name] = entry
+    return out
 
 
 def calibration_section(split: ScoredSplit, bins: int, bootstrap: Bootstrap) -> dict:
@@ -299,8 +344,15 @@ def analyse(
     bootstrap = Bootstrap(config.bootstrap.resamples, config.bootstrap.confidence, params.seed)
     metrics: dict = detection_section(scored, thresholds, params, bootstrap)
     metrics["false_positives"] = false_positive_section(scored, params)
+    metrics["modes"] = modes_section(scored, bootstrap)
     if config.fairness_split in scored:
-        metrics["fairness"] = fairness_section(scored[config.fairness_split], config.bootstrap.confidence)
+        split = scored[config.fairness_split]
+        flags = {band: flagged(split.bands, band) for band in BANDS}
+        metrics["fairness"] = fairness_section(split, split.risk_scores, flags, config.bootstrap.confidence)
+        # The path that scores every conversation under end-to-end encryption, at its own alert threshold.
+        metadata = split.models()["metadata"].scores
+        metadata_flags = {"medium": metadata >= thresholds["metadata"]}
+        metrics["fairness_metadata"] = fairness_section(split, metadata, metadata_flags, config.bootstrap.confidence)
     if config.calibration.split in scored:
         calibration_split = scored[config.calibration.split]
         metrics["calibration"] = calibration_section(calibration_split, config.calibration.bins, bootstrap)
@@ -389,9 +441,14 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         for band, rates in section["bands"].items():
             put(f"served.{split}.fpr_{band}", rates["fpr"]["value"])
             put(f"served.{split}.recall_{band}", rates["recall"]["value"])
-    for column, table in metrics.get("fairness", {}).get("columns", {}).items():
-        for band, value in table["equalized_odds_difference"].items():
-            put(f"fairness.{tracking.safe_key(column)}.equalized_odds_difference_{band}", value)
+    for section in ("fairness", "fairness_metadata"):
+        for column, table in metrics.get(section, {}).get("columns", {}).items():
+            for band, value in table["equalized_odds_difference"].items():
+                put(f"{section}.{tracking.safe_key(column)}.equalized_odds_difference_{band}", value)
+    for split, entry in metrics.get("modes", {}).items():
+        for better, base in GAINS:
+            for metric, gain in entry[f"{better}_minus_{base}"].items():
+                put(f"modes.{split}.{better}_minus_{base}.{metric}", gain["value"])
     for model, values in metrics.get("calibration", {}).items():
         if isinstance(values, dict):
             put(f"calibration.{model}.ece", values.get("ece"))

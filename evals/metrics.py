@@ -200,6 +200,26 @@ def point_and_interval(
     return out
 
 
+def paired_difference(
+    metric: Metric, labels: np.ndarray, first: np.ndarray, second: np.ndarray, bootstrap: Bootstrap
+) -> dict[str, float | list[float | None] | None]:
+    """`metric(first) - metric(second)` on the same records, with a paired bootstrap interval:
+    both scores are judged on each resample, so the interval is that of the gain, not of two
+    independent estimates."""
+    labels = np.asarray(labels, dtype=np.float64)
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if labels.size == 0:
+        return {"value": None, "ci": [None, None]}
+    indices = bootstrap.indices(labels)
+    step = max(1, _CHUNK_CELLS // labels.size)
+    differences = [
+        metric(labels[chunk], first[chunk]) - metric(labels[chunk], second[chunk])
+        for chunk in (indices[start : start + step] for start in range(0, indices.shape[0], step))
+    ]
+    value = metric(labels, first)[0] - metric(labels, second)[0]
+    return {"value": finite_or_none(value), "ci": bootstrap.interval(np.concatenate(differences))}
+
+
 def finite_or_none(value: float) -> float | None:
     """JSON-safe: NaN (undefined) becomes null."""
     value = float(value)

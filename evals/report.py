@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evals import tracking
 from evals.config import eval_params
-from evals.evaluate import METRICS
+from evals.evaluate import METRICS, MODES
 from evals.model_card import model_card
 from serving.bundle import MANIFEST
 from serving.params import load_params
@@ -193,7 +193,7 @@ def _detection(metrics: dict, figure: Figures) -> str:
 def _false_positives(metrics: dict, figure: Figures) -> str:
     section = metrics.get("false_positives", {})
     parts = [
-        "<h2 id='false-positives'>2. False positives</h2>",
+        "<h2 id='false-positives'>3. False positives</h2>",
         "<p class='note'>The served output (each record in its mode, at the bundle's bands) on every split and "
         "suite: the share of benign conversations flagged at each band or above (FPR) and of risky ones (recall), "
         f"with Wilson {_level(metrics)} intervals and counts. <code>external_benign</code> is real chat from the "
@@ -248,12 +248,47 @@ def _false_positives(metrics: dict, figure: Figures) -> str:
     return "".join(parts)
 
 
+def _group_tables(section: dict, order: list[str], judged: list[str], figure: Figures | None) -> list[str]:
+    """Per `groups` column: its equalized-odds difference and a row per group with FPR and FNR at
+    each band the section holds, and the three bias AUCs."""
+    parts = []
+    for column in order:
+        table = section["columns"][column]
+        bands = [b for b in ("high", "medium") if b in table["equalized_odds_difference"]]
+        eod = ", ".join(f"{band}: {_number(v)}" for band, v in table["equalized_odds_difference"].items())
+        rows = [
+            [escape(value), str(g["negatives"])]
+            + [_rate(g["fpr"].get(b)) for b in bands]
+            + [str(g["positives"])]
+            + [_rate(g["fnr"].get(b)) for b in bands]
+            + [_number(g["subgroup_auc"]), _number(g["bpsn_auc"]), _number(g["bnsp_auc"])]
+            for value, g in table["groups"].items()
+        ]
+        label = {"high": "high", "medium": "medium+"}
+        judged_note = " (judged by the release gate)" if column in judged else ""
+        parts.append(
+            f"<h3>{escape(column)}{judged_note}</h3><p class='note'>equalized-odds difference: {escape(eod)}</p>"
+        )
+        parts.append(
+            _table(
+                [column, "negatives", *(f"FPR {label[b]}" for b in bands), "positives"]
+                + [f"FNR {label[b]}" for b in bands]
+                + ["subgroup AUC", "BPSN AUC", "BNSP AUC"],
+                rows,
+                raw=True,
+            )
+        )
+        if figure is not None:
+            parts.append(figure(f"fairness_fpr/{column}", f"FPR by {column} with Wilson intervals"))
+    return parts
+
+
 def _fairness(metrics: dict, figure: Figures) -> str:
     fairness = metrics.get("fairness")
     if not fairness:
-        return "<h2 id='fairness'>3. Fairness</h2><p>No fairness split was scored.</p>"
+        return "<h2 id='fairness'>4. Fairness</h2><p>No fairness split was scored.</p>"
     parts = [
-        "<h2 id='fairness'>3. Fairness</h2>",
+        "<h2 id='fairness'>4. Fairness</h2>",
         f"<p class='note'>Served scores on {escape(fairness['split'])} ({fairness['n']} conversations), every "
         "<code>groups</code> column. FPR and FNR per group at each band with Wilson "
         f"{_level(metrics)} intervals (fairlearn "
@@ -263,54 +298,55 @@ def _fairness(metrics: dict, figure: Figures) -> str:
     ]
     judged = [c for c in metrics.get("gates", {}).get("groups", []) if c in fairness["columns"]]
     order = judged + [c for c in fairness["columns"] if c not in judged]
-    for column in order:
-        table = fairness["columns"][column]
-        eod = ", ".join(f"{band}: {_number(v)}" for band, v in table["equalized_odds_difference"].items())
-        rows = [
-            [
-                escape(value),
-                str(g["negatives"]),
-                _rate(g["fpr"].get("high")),
-                _rate(g["fpr"].get("medium")),
-                str(g["positives"]),
-                _rate(g["fnr"].get("high")),
-                _rate(g["fnr"].get("medium")),
-                _number(g["subgroup_auc"]),
-                _number(g["bpsn_auc"]),
-                _number(g["bnsp_auc"]),
-            ]
-            for value, g in table["groups"].items()
+    return "".join(parts + _group_tables(fairness, order, judged, figure))
+
+
+def _modes(metrics: dict) -> str:
+    modes = metrics.get("modes", {})
+    parts = [
+        "<h2 id='modes'>2. Content, metadata and fused</h2>",
+        "<p class='note'>Under end-to-end encryption only metadata is seen; when a user opts in and reports, content "
+        "joins it. Each split's records with consent to read content, scored by the three paths: "
+        "<b>metadata</b> (the metadata model, what serves a record without consent), <b>transformer</b> "
+        "(content alone, calibrated) and <b>fused</b> (the served score). The gains are paired: both scores judged "
+        f"on the same {_level(metrics)} bootstrap resamples; an interval that excludes 0 is a gain the data "
+        "supports.</p>",
+    ]
+    if not modes:
+        return "".join(parts) + "<p>No split holds both classes.</p>"
+    rows = [
+        [escape(split), str(entry["n"]), str(entry["positives"]), str(entry["metadata_only_records"])]
+        + [
+            _with_ci(entry[model][metric], entry[model][f"{metric}_ci"])
+            for metric in ("roc_auc", "pr_auc")
+            for model in MODES
         ]
-        judged_note = " (judged by the release gate)" if column in judged else ""
+        + [
+            _with_ci(entry[gain]["roc_auc"]["value"], entry[gain]["roc_auc"]["ci"])
+            for gain in ("fused_minus_transformer", "fused_minus_metadata")
+        ]
+        for split, entry in modes.items()
+    ]
+    header = ["split", "n", "positives", "metadata-only (left out)"]
+    header += [f"{metric} {model}" for metric in ("ROC-AUC", "PR-AUC") for model in MODES]
+    header += ["ROC-AUC gain fused vs transformer", "ROC-AUC gain fused vs metadata"]
+    parts.append(_table(header, rows, raw=True))
+    fairness = metrics.get("fairness_metadata")
+    if fairness:
         parts.append(
-            f"<h3>{escape(column)}{judged_note}</h3><p class='note'>equalized-odds difference: {escape(eod)}</p>"
+            f"<h3>Fairness of the metadata model</h3><p class='note'>Metadata scores of every record of "
+            f"{escape(fairness['split'])} ({fairness['n']} conversations), flagged at the metadata path's alert "
+            "threshold (<code>medium</code>); the same measures as section 4.</p>"
         )
-        parts.append(
-            _table(
-                [
-                    column,
-                    "negatives",
-                    "FPR high",
-                    "FPR medium+",
-                    "positives",
-                    "FNR high",
-                    "FNR medium+",
-                    "subgroup AUC",
-                    "BPSN AUC",
-                    "BNSP AUC",
-                ],
-                rows,
-                raw=True,
-            )
-        )
-        parts.append(figure(f"fairness_fpr/{column}", f"FPR by {column} with Wilson intervals"))
+        order = sorted(fairness["columns"], key=lambda c: (c != "reporter_age_band", c))
+        parts.extend(_group_tables(fairness, order, [], None))
     return "".join(parts)
 
 
 def _early(metrics: dict, figure: Figures) -> str:
     early = metrics.get("early_detection")
     if not early:
-        return "<h2 id='early'>4. Early warning</h2><p>No early-detection split was scored.</p>"
+        return "<h2 id='early'>5. Early warning</h2><p>No early-detection split was scored.</p>"
     measures = [key for key in early if key.startswith("erde_") and not key.endswith("_ci")]
     measures += ["f_latency", "f1", "speed"]
     rows = [[escape(m), _with_ci(early[m], early.get(f"{m}_ci"))] for m in measures]
@@ -326,7 +362,7 @@ def _early(metrics: dict, figure: Figures) -> str:
         for key in ("messages_to_alert", "messages_after_escalation")
     ]
     return (
-        "<h2 id='early'>4. Early warning</h2>"
+        "<h2 id='early'>5. Early warning</h2>"
         f"<p class='note'>Records with consent on {escape(early['split'])} ({early['n']}, {early['positives']} risky). "
         "The decision is the served alert (<code>alert_message_index</code>, the first message at which the "
         "running score crossed the <code>medium</code> band). ERDE<sub>o</sub> (Losada &amp; Crestani 2016) with "
@@ -344,7 +380,7 @@ def _early(metrics: dict, figure: Figures) -> str:
 def _calibration(metrics: dict, figure: Figures) -> str:
     calibration = metrics.get("calibration")
     if not calibration:
-        return "<h2 id='calibration'>5. Calibration</h2><p>No calibration split was scored.</p>"
+        return "<h2 id='calibration'>6. Calibration</h2><p>No calibration split was scored.</p>"
     rows = [
         [
             escape(m),
@@ -360,7 +396,7 @@ def _calibration(metrics: dict, figure: Figures) -> str:
         for name, v in signals.get("signals", {}).items()
     ]
     return (
-        "<h2 id='calibration'>5. Calibration</h2>"
+        "<h2 id='calibration'>6. Calibration</h2>"
         f"<p class='note'>On {escape(calibration['split'])}: ECE over {calibration['bins']} equal-width bins and "
         "Brier score, with bootstrap intervals.</p>"
         + _table(["score", "n", "ECE", "Brier"], rows, raw=True)
@@ -392,7 +428,7 @@ def _provenance(metrics: dict, manifest: dict) -> str:
     export_rows = [[k, v] for k, v in export.items() if not isinstance(v, dict)]
     export_rows += [[f"fused nodes: {k}", v] for k, v in export.get("fused_nodes", {}).items()]
     return (
-        "<h2 id='provenance'>7. Provenance</h2>"
+        "<h2 id='provenance'>8. Provenance</h2>"
         + _table(["field", "value"], provenance)
         + "<h3>Risk bands</h3><p class='note'>Lower score bounds, chosen on validation: <code>high</code> for the "
         "false-positive target, <code>medium</code> (the alert threshold) for the recall target.</p>"
@@ -409,11 +445,13 @@ def render_report(metrics: dict, manifest: dict, figure_folder: Path, params: di
     sections = [
         f"<h1>grooming-risk: evaluation of {escape(str(manifest.get('model_version')))}</h1>",
         _verdict_section(metrics),
-        "<nav><ol><li><a href='#detection'>Detection</a></li><li><a href='#false-positives'>False positives</a></li>"
+        "<nav><ol><li><a href='#detection'>Detection</a></li><li><a href='#modes'>Content, metadata and fused</a></li>"
+        "<li><a href='#false-positives'>False positives</a></li>"
         "<li><a href='#fairness'>Fairness</a></li><li><a href='#early'>Early warning</a></li>"
         "<li><a href='#calibration'>Calibration</a></li><li><a href='#model-card'>Model card</a></li>"
         f"<li><a href='#provenance'>Provenance</a></li><li><a href='{DATA_CARD}'>Data card</a></li></ol></nav>",
         _detection(metrics, figure),
+        _modes(metrics),
         _false_positives(metrics, figure),
         _fairness(metrics, figure),
         _early(metrics, figure),

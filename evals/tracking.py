@@ -83,17 +83,37 @@ def tables_of(metrics: dict) -> dict[str, dict[str, list]]:
         ],
     )
     fairness_rows = []
-    for column, table in metrics.get("fairness", {}).get("columns", {}).items():
-        for value, group in table["groups"].items():
-            row = {"column": column, "group": value, "positives": group["positives"], "negatives": group["negatives"]}
-            for band in group["fpr"]:
-                row[f"fpr_{band}"] = group["fpr"][band]["value"]
-                row[f"fpr_{band}_ci"] = str(group["fpr"][band]["ci"])
-                row[f"fnr_{band}"] = group["fnr"][band]["value"]
-                row[f"fnr_{band}_ci"] = str(group["fnr"][band]["ci"])
-            row |= {k: group[k] for k in ("subgroup_auc", "bpsn_auc", "bnsp_auc")}
-            fairness_rows.append(row)
+    for section, scores in (("fairness", "served"), ("fairness_metadata", "metadata")):
+        for column, table in metrics.get(section, {}).get("columns", {}).items():
+            for value, group in table["groups"].items():
+                row = {"scores": scores, "column": column, "group": value}
+                row |= {"positives": group["positives"], "negatives": group["negatives"]}
+                for band in ("high", "medium"):
+                    fpr, fnr = group["fpr"].get(band, {}), group["fnr"].get(band, {})
+                    row[f"fpr_{band}"] = fpr.get("value")
+                    row[f"fpr_{band}_ci"] = str(fpr.get("ci"))
+                    row[f"fnr_{band}"] = fnr.get("value")
+                    row[f"fnr_{band}_ci"] = str(fnr.get("ci"))
+                row |= {k: group[k] for k in ("subgroup_auc", "bpsn_auc", "bnsp_auc")}
+                fairness_rows.append(row)
     add("fairness_groups", fairness_rows)
+    add(
+        "modes",
+        [
+            {"split": split, "n": entry["n"], "positives": entry["positives"]}
+            | {
+                f"{model}_{metric}": entry[model][metric]
+                for model in ("metadata", "transformer", "fused")
+                for metric in ("roc_auc", "pr_auc")
+            }
+            | {
+                f"{gain}_{metric}": entry[gain][metric]["value"]
+                for gain in ("fused_minus_transformer", "fused_minus_metadata")
+                for metric in ("roc_auc", "pr_auc")
+            }
+            for split, entry in metrics.get("modes", {}).items()
+        ],
+    )
     add(
         "calibration_bins",
         [

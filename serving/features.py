@@ -17,8 +17,22 @@ ACCOUNT_FEATURES: tuple[str, ...] = (
     "initiated_by_reported",
     "age_gap_years",
 )
-TIMING_FEATURES: tuple[str, ...] = ("message_count", "span_hours", "messages_per_hour", "night_fraction")
+TIMING_FEATURES: tuple[str, ...] = ("message_count", "span_hours", "messages_per_hour", "night_fraction", "burstiness")
 METADATA_FEATURES: tuple[str, ...] = ACCOUNT_FEATURES + TIMING_FEATURES
+# What each feature is, for the model card.
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "reported_account_age_days": "age of the reported account in days",
+    "reported_minor_contacts_30d": "distinct minors the reported account messaged in 30 days (fan-out)",
+    "reported_prior_reports": "earlier reports against the reported account",
+    "reported_prior_blocks": "times the reported account was blocked",
+    "initiated_by_reported": "whether the reported account sent the first message",
+    "age_gap_years": "gap between the participants' declared ages",
+    "message_count": "messages in the conversation",
+    "span_hours": "hours from the first to the last timestamp",
+    "messages_per_hour": "message rate over the span",
+    "night_fraction": "share of messages sent 22:00-06:00 UTC",
+    "burstiness": "burstiness of the gaps between messages, (sd - mean) / (sd + mean): -1 regular, 0 random, 1 bursts",
+}
 # Night as seen from UTC timestamps: the records carry no time zone of the participants.
 _NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
 
@@ -63,7 +77,17 @@ def metadata_features(conversation: Conversation) -> np.ndarray:
     else:
         span_hours, rate = math.nan, math.nan
     night = sum(s.hour in _NIGHT_HOURS for s in stamps) / len(stamps) if stamps else math.nan
-    return np.asarray([*account, count, span_hours, rate, night], dtype=np.float32)
+    return np.asarray([*account, count, span_hours, rate, night, _burstiness(stamps)], dtype=np.float32)
+
+
+def _burstiness(stamps: list[datetime]) -> float:
+    """Goh and Barabasi (2008) burstiness of the gaps between consecutive timestamps in
+    time order; NaN with fewer than two gaps or when every gap is zero."""
+    gaps = np.diff(np.sort(np.asarray([s.timestamp() for s in stamps], dtype=np.float64)))
+    if gaps.size < 2:
+        return math.nan
+    mean, spread = float(gaps.mean()), float(gaps.std())
+    return (spread - mean) / (spread + mean) if spread + mean > 0 else math.nan
 
 
 def metadata_matrix(conversations: list[Conversation]) -> np.ndarray:

@@ -99,17 +99,17 @@ def _parse_messages(
     messages = []
     for position, message in enumerate(raw):
         _require(isinstance(message, dict), f"messages[{position}] must be an object")
-        sender, text, ts = message.get("sender"), message.get("text"), message.get("ts")
+        sender, ts = message.get("sender"), message.get("ts")
         _require(isinstance(sender, str), f"messages[{position}].sender must be a string")
         _require(sender in participants, f"messages[{position}].sender is not among the participants")
+        text = ""  # without consent the text is not even looked up
         if read_text:
+            text = message.get("text")
             _require(isinstance(text, str), f"messages[{position}].text must be a string")
             _require(
                 len(text) <= limits.max_message_chars,
                 f"messages[{position}].text too long ({len(text)} > {limits.max_message_chars} characters)",
             )
-        else:
-            text = ""
         _require(ts is None or isinstance(ts, str), f"messages[{position}].ts must be a string")
         signals = message.get("signals") or []
         _require(

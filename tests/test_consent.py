@@ -1,9 +1,15 @@
-"""Text of a conversation without consent is never read, in training or in scoring."""
+"""Text of a conversation without consent is never read: not in parsing, training or scoring."""
 
 import json
 import shutil
+from typing import ClassVar
 
+import pytest
+
+import serving.scorer
 import serving.text
+from serving.schema import Limits, parse_record
+from tests.conftest import run_cli, valid_record
 from training.pipeline import train_stage
 
 MARKER = "withheldmarker"
@@ -34,3 +40,57 @@ def test_training_never_reads_text_without_consent(quick_run, tmp_path, monkeypa
     assert train_stage(tmp_path / "params.yaml", "quick") == 0
     assert seen, "the recorder saw no text at all: the test would prove nothing"
     assert not any(MARKER in text for text in seen)
+
+
+class TracedMessage(dict):
+    """A message object that remembers every key looked up."""
+
+    looked_up: ClassVar[list[str]] = []
+
+    def get(self, key, default=None):
+        TracedMessage.looked_up.append(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        TracedMessage.looked_up.append(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_parsing_a_record_without_consent_never_looks_up_message_text(opt_in):
+    record = valid_record(opt_in=opt_in)
+    record["messages"] = [TracedMessage(m) for m in record["messages"]]
+    TracedMessage.looked_up = []
+    conversation = parse_record(record, Limits(max_messages=10, max_message_chars=100, max_record_bytes=10_000))
+    assert ("text" in TracedMessage.looked_up) is opt_in  # True: the tracer sees a lookup when there is one
+    assert all(m.text == "" for m in conversation.messages) is not opt_in
+
+
+@pytest.mark.parametrize("with_consent", [0, 1])
+def test_a_metadata_only_run_never_normalises_or_tokenises(quick_run, tmp_path, monkeypatch, with_consent):
+    normalised: list[str] = []
+    tokenised: list[str] = []
+    real_normalize, real_load = serving.text.normalize, serving.scorer.load_tokenizer
+
+    class RecordingTokenizer:
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+
+        def encode_batch(self, texts, **kwargs):
+            tokenised.extend(texts)
+            return self.tokenizer.encode_batch(texts, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.tokenizer, name)
+
+    monkeypatch.setattr(serving.text, "normalize", lambda text: normalised.append(text) or real_normalize(text))
+    monkeypatch.setattr(serving.scorer, "load_tokenizer", lambda path: RecordingTokenizer(real_load(path)))
+    records = [valid_record(f"m-{i}", opt_in=i < with_consent) for i in range(3)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out, rejects = tmp_path / "scores.jsonl", tmp_path / "rejects.jsonl"
+    assert run_cli("score", "--bundle", quick_run.bundle, "--input", source, "--output", out, "--rejects", rejects) == 0
+    modes = [json.loads(line)["mode"] for line in out.read_text().splitlines()]
+    assert modes.count("metadata-only") == 3 - with_consent
+    # With one consenting record the recorders fill: they would catch a leak.
+    assert bool(normalised) is bool(with_consent) and bool(tokenised) is bool(with_consent)

@@ -22,6 +22,7 @@ from evals.metrics import (
     detection_metrics,
     f_beta,
     fpr_at,
+    paired_difference,
     precision_at_recall,
     recall_at_fpr,
     roc_auc,
@@ -130,3 +131,17 @@ def test_expected_calibration_error_by_hand():
     scores = np.array([0.25, 0.25, 0.95, 0.95])
     assert expected_calibration_error(labels, scores, 10)[0] == pytest.approx(0.25 * 0.5 + 0.05 * 0.5)
     assert expected_calibration_error(labels, np.array([0.5, 0.5, 1.0, 1.0]), 10)[0] == pytest.approx(0.0)
+
+
+def test_paired_difference_is_the_gain_with_an_interval_over_shared_resamples():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    weak = labels + rng.normal(0, 1.5, 300)
+    strong = labels + rng.normal(0, 0.5, 300)
+    bootstrap = Bootstrap(resamples=300, confidence=0.95, seed=0)
+    gain = paired_difference(roc_auc, labels, strong, weak, bootstrap)
+    assert math.isclose(gain["value"], roc_auc_score(labels, strong) - roc_auc_score(labels, weak), abs_tol=1e-12)
+    lo, hi = gain["ci"]
+    assert 0 < lo <= gain["value"] <= hi  # a real gain: the interval excludes 0
+    assert paired_difference(roc_auc, labels, weak, weak, bootstrap) == {"value": 0.0, "ci": [0.0, 0.0]}
+    assert paired_difference(roc_auc, np.zeros(5), weak[:5], weak[:5], bootstrap)["value"] is None

@@ -2,6 +2,7 @@
 verdict in MLflow and the registry, figures and tables logged, and no message text anywhere."""
 
 import json
+import math
 
 import pytest
 from mlflow import MlflowClient
@@ -37,6 +38,13 @@ def test_metrics_hold_every_section_with_intervals(quick_run):
     early = metrics["early_detection"]
     assert {"erde_5", "erde_50", "f_latency", "messages_to_alert", "messages_after_escalation"} <= set(early)
     assert metrics["calibration"]["fused"]["ece"] is not None
+    modes = metrics["modes"]["test"]
+    assert {"metadata", "transformer", "fused", "fused_minus_transformer", "fused_minus_metadata"} <= set(modes)
+    gain = modes["fused_minus_transformer"]["roc_auc"]["value"]
+    assert math.isclose(gain, modes["fused"]["roc_auc"] - modes["transformer"]["roc_auc"], abs_tol=1e-9)
+    assert "hard_negatives" not in metrics["modes"]  # one class: no AUC to compare
+    metadata_fairness = metrics["fairness_metadata"]["columns"]["reporter_age_band"]["groups"]
+    assert all(set(group["fpr"]) == {"medium"} for group in metadata_fairness.values())
     assert len(metrics["signals"]["signals"]) == 9
     for row in metrics["false_positives"]["top"]:
         assert set(row) == {"split", "conversation_id", "risk_score", "risk_band", "mode", "relationship", "signals"}

@@ -37,3 +37,25 @@ def test_unparseable_or_extreme_timestamps_are_skipped():
     features = _features(change)
     assert math.isnan(features["span_hours"])  # one usable timestamp left
     assert features["message_count"] == 3
+
+
+def test_burstiness_is_minus_one_for_regular_gaps_and_rises_with_bursts():
+    assert math.isclose(_features(lambda r: None)["burstiness"], (30 - 90) / (30 + 90), rel_tol=1e-6)
+
+    def regular(record):
+        for i, message in enumerate(record["messages"]):
+            message["ts"] = f"2026-03-01T19:0{2 * i}:00Z"
+
+    assert math.isclose(_features(regular)["burstiness"], -1.0, rel_tol=1e-6)
+
+    def bursty(record):
+        stamps = ["2026-03-01T19:00:00Z", "2026-03-01T19:00:05Z", "2026-03-01T19:00:10Z", "2026-03-02T09:00:00Z"]
+        record["messages"] = [
+            {"sender": "u2" if i % 2 else "u1", "ts": ts, "text": "ok"} for i, ts in enumerate(stamps)
+        ]
+
+    assert _features(bursty)["burstiness"] > 0  # above what random (Poisson) gaps give
+
+
+def test_burstiness_needs_two_gaps():
+    assert math.isnan(_features(lambda r: r.update(messages=r["messages"][:2]))["burstiness"])

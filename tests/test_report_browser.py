@@ -165,8 +165,9 @@ def test_report_renders_in_headless_chromium_with_visible_figures_and_no_errors(
     errors, state, screenshot = open_page(page, tmp_path / "chromium-profile")
     assert errors == [], errors
     assert state["verdict"] and state["verdict"].startswith("Release verdict")
-    assert [h.split(". ", 1)[-1] for h in state["headings"][:5]] == [
+    assert [h.split(". ", 1)[-1] for h in state["headings"][:6]] == [
         "Detection",
+        "Content, metadata and fused",
         "False positives",
         "Fairness",
         "Early warning",

@@ -205,7 +205,12 @@ def test_records_parse_and_are_structurally_valid(records):
             assert isinstance(value, int) and not isinstance(value, bool) and value >= 0
         g = r["groups"]
         assert (g["reporter_age_band"], g["reporter_gender"]) == (reporter["age_band"], reporter["gender"])
-        assert (g["reported_age_band"], g["reported_gender"]) == (reported["age_band"], reported["gender"])
+        assert g["reported_gender"] == reported["gender"]
+        if g["posing_as_peer"]:  # the platform sees the declared age: a peer's
+            assert g["reported_age_band"] == "adult" and reported["age_band"] == reporter["age_band"]
+            assert r["metadata"]["age_gap_years"] <= 3
+        else:
+            assert g["reported_age_band"] == reported["age_band"]
 
 
 # --------------------------------------------------------------------------- escalation
@@ -215,8 +220,7 @@ def test_risky_conversations_escalate_in_order(records):
     risky = [r for r in records if r["label"] == 1]
     assert risky
     for r in risky:
-        reported = next(p for p in r["participants"] if p["role"] == "reported")
-        assert reported["age_band"] == "adult"
+        assert r["groups"]["reported_age_band"] == "adult"  # truly; a posing adult declares a peer's age
         assert r["participants"][0]["age_band"] != "adult"
         stages = [STAGE[s] for m in r["messages"] for s in m["signals"]]
         assert stages == sorted(stages)

@@ -49,8 +49,11 @@ class TransformerConfig:
 
 @dataclass(frozen=True)
 class MetadataModelConfig:
-    C: float
-    max_iter: int
+    n_estimators: int
+    learning_rate: float
+    max_depth: int
+    min_samples_leaf: int
+    subsample: float
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class ExportConfig:
     max_int8_auc_delta: float
     min_int8_decision_agreement: float
     batch_effect_windows: int  # windows scored one by one to measure int8's batch dependence
+    int8_block_size: int
+    int8_accuracy_level: int
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
+from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from serving.features import METADATA_FEATURES, metadata_matrix
 from serving.schema import Conversation
@@ -18,7 +19,9 @@ from training.config import MetadataModelConfig
 
 
 class MetadataModel:
-    """Median imputation, scaling and a class-balanced logistic regression over METADATA_FEATURES."""
+    """Median imputation and gradient-boosted trees over METADATA_FEATURES, class-balanced.
+    Trees because the risk lies in combinations: many minor contacts from an old account is a
+    teacher; from a new one, not."""
 
     def __init__(self, config: MetadataModelConfig, seed: int) -> None:
         self.config = config
@@ -28,19 +31,11 @@ class MetadataModel:
         self.pipeline_ = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                ("scale", StandardScaler()),
-                (
-                    "classifier",
-                    LogisticRegression(
-                        C=self.config.C,
-                        max_iter=self.config.max_iter,
-                        class_weight="balanced",
-                        random_state=self.seed,
-                    ),
-                ),
+                ("trees", GradientBoostingClassifier(**asdict(self.config), random_state=self.seed)),
             ]
         )
-        self.pipeline_.fit(metadata_matrix(conversations), labels)
+        weights = compute_sample_weight("balanced", labels)
+        self.pipeline_.fit(metadata_matrix(conversations), labels, trees__sample_weight=weights)
         return self
 
     def predict_proba(self, conversations: list[Conversation]) -> np.ndarray:

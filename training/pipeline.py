@@ -187,15 +187,17 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     fp32, fp32_optimized = work / "model_fp32.onnx", work / "model_fp32_optimized.onnx"
     export.export_fp32(model, fp32, params.export.opset)
     fused = export.optimize(fp32, fp32_optimized, model.config.num_attention_heads, model.config.hidden_size)
-    export.quantize_int8(fp32_optimized, staging / CONTENT_MODEL)
+    export.quantize_int8(
+        fp32_optimized, staging / CONTENT_MODEL, params.export.int8_block_size, params.export.int8_accuracy_level
+    )
 
     batch, labels_count, threads = params.runtime.batch_size, len(LABELS), params.runtime.intra_op_threads
     torch_logits = predict_logits(model, windows.windows, batch)
     fp32_logits = session_logits(export.session(fp32_optimized, threads), windows.windows, batch, labels_count)
     int8_session = export.session(staging / CONTENT_MODEL, threads)
     int8_logits = session_logits(int8_session, windows.windows, batch, labels_count)
-    # Dynamic int8 scales activations per batch tensor: measure how much a window's logits
-    # move when it is scored alone rather than among others.
+    # QAttention scales its input per batch tensor: measure how much a window's logits move
+    # when it is scored alone rather than among others.
     probe = windows.windows[: params.export.batch_effect_windows]
     alone = np.concatenate([session_logits(int8_session, [w], 1, labels_count) for w in probe])
     count = len(readable)

@@ -2143,6 +2143,8 @@ def _conversation(
     pools = _pools(phrasing, config.heldout_every)
     topics = rng.sample(sorted(pools.topics), 2)
     posing = risky and rng.random() < config.posing_rate
+    # What the platform knows is the declared age: an adult posing as a peer declares a peer's.
+    declared_age = rng.randint(*config.reporter_ages[_band(reporter_age)]) if posing else other_age
     ctx = _Context(
         rng=rng,
         config=config,
@@ -2174,18 +2176,18 @@ def _conversation(
         messages.append(
             {"sender": turn.sender, "ts": ts, "text": text, "signals": list(turn.signals), "cues": list(turn.cues)}
         )
-    reporter_band, other_band = _band(reporter_age), _band(other_age)
-    other_gender_word = _ADULT_GENDER[other_gender] if other_band == "adult" else other_gender
+    reporter_band, other_band, declared_band = _band(reporter_age), _band(other_age), _band(declared_age)
+    other_gender_word = _ADULT_GENDER[other_gender] if declared_band == "adult" else other_gender
     reporter_gender_word = _ADULT_GENDER[reporter_gender] if reporter_band == "adult" else reporter_gender
     return {
         "conversation_id": f"syn-{split}-{index:06d}",
         "opt_in": rng.random() >= config.opt_out_rate,
         "participants": [
             {"id": "u1", "role": "reporter", "age_band": reporter_band, "gender": reporter_gender_word},
-            {"id": "u2", "role": "reported", "age_band": other_band, "gender": other_gender_word},
+            {"id": "u2", "role": "reported", "age_band": declared_band, "gender": other_gender_word},
         ],
         "messages": messages,
-        "metadata": _metadata(rng, profile, initiated, abs(other_age - reporter_age)),
+        "metadata": _metadata(rng, profile, initiated, abs(declared_age - reporter_age)),
         "label": int(risky),
         "signals": sorted({s for t in turns for s in t.signals}),
         "cues": sorted({s for t in turns for s in t.cues}),
