@@ -12,6 +12,7 @@ from pathlib import Path
 
 from evals import tracking
 from evals.config import eval_params
+from evals.data_card import write_results
 from evals.evaluate import METRICS, MODES
 from evals.model_card import model_card
 from serving.bundle import MANIFEST
@@ -471,12 +472,13 @@ def report_stage(params_path: Path, profile: str | None) -> int:
     params = eval_params(params_path, profile)
     metrics = json.loads((params.paths.reports / METRICS).read_text())
     manifest = json.loads((params.paths.bundle / MANIFEST).read_text())
+    raw = load_params(params_path, profile)
     out = params.paths.reports / REPORT
-    out.write_text(
-        render_report(metrics, manifest, params.paths.reports, load_params(params_path, profile)), encoding="utf-8"
-    )
+    out.write_text(render_report(metrics, manifest, params.paths.reports, raw), encoding="utf-8")
+    results = write_results(metrics, Path(raw["generate"]["card_dir"]))
     run_id = metrics.get("registry", {}).get("evaluation_run_id")
     if run_id:
         tracking.log_file(run_id, out, "evaluation")
-    print(f"report: {out} (verdict: {metrics.get('gates', {}).get('verdict', 'n/a')})")
+        tracking.log_file(run_id, results, "evaluation")
+    print(f"report: {out} (verdict: {metrics.get('gates', {}).get('verdict', 'n/a')}); data card results: {results}")
     return 0

@@ -12,9 +12,9 @@ read -> map_batches -> write, with the chunks of serving/sources.py as the unit 
   assembled into the output and rejects files exactly as the local engine does.
 
 One row is one whole chunk, so every chunk is scored in the same ONNX Runtime batches as on the
-local engine and the scores are identical (int8 attention makes a window's logits depend
-slightly on its batch); rejects, duplicates and counts are settled by the same assembly. A cluster needs
-the input files on storage every node can read and `grooming-risk` installed on each node.
+local engine and the scores are identical; rejects, duplicates and counts are settled by the
+same assembly. A cluster needs the input files on storage every node can read and
+`grooming-risk` installed on each node.
 
 Ray is imported here only, and only when the engine runs.
 """

@@ -4,8 +4,7 @@ numbered records in deterministic chunks and in constant memory.
 A chunk is `chunk_records` consecutive records of one file (lines of JSONL, rows of Parquet,
 both numbered from 1 in each file). Its boundaries depend only on the input and the chunk size,
 never on the engine that reads it or on whether the job was resumed, so every chunk is scored in
-the same ONNX Runtime batches every time: the int8 attention quantises its input per batch,
-so a window's logits depend slightly on the other windows of its batch.
+the same ONNX Runtime batches every time, so scores never depend on how a job was split up.
 
 A chunk read is an Arrow table (`line`, then `raw`/`size`/`error` for JSONL or `row`/`error` for
 Parquet): the local engine decodes it in place, the Ray engine ships it between stages as Arrow

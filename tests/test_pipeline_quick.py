@@ -25,9 +25,10 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
             assert 0.0 <= values["roc_auc"] <= 1.0
     export = metrics["export"]
     assert export["max_abs_logit_diff"] <= 1e-4
-    assert export["fused_nodes"]["Attention"] == 2  # one per layer of the tiny BERT
+    assert export["fused_nodes"]["MultiHeadAttention"] == 2  # one per layer of the tiny BERT
     assert export["fused_nodes"]["SkipLayerNormalization"] == 4
     assert export["int8_bytes"] * 3 <= export["fp32_bytes"]
+    assert export["int8_batch_effect_max_abs_logit"] <= 1e-4  # no activation scale shared across a batch
     assert metrics["bundle"]["bundle_sha256"] == bundle.sha256
 
     html = (quick_run.reports / "index.html").read_text()
