@@ -22,8 +22,13 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from serving.cli import main  # noqa: E402
+
+# Properties, not timings: a loaded machine must not fail a test by a per-example deadline.
+settings.register_profile("grooming-risk", deadline=None)
+settings.load_profile("grooming-risk")
 
 ROOT = Path(__file__).resolve().parents[1]
 
