@@ -53,6 +53,7 @@ class EvaluateConfig:
     fairness_split: str
     calibration: CalibrationConfig
     early_detection: EarlyDetectionConfig
+    max_keyword_heldout_roc_auc: float  # the data card's check that cue words cannot solve held-out phrasing
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,12 @@ def fairness_section(split: ScoredSplit, scores: np.ndarray, flags: dict[str, np
 
 
 MODES = ("metadata", "transformer", "fused")
+# (better, base): metrics.json holds each as `<better>_minus_<base>`.
 GAINS = (("fused", "transformer"), ("fused", "metadata"))
+
+
+def gain_key(better: str, base: str) -> str:
+    return f"{better}_minus_{base}"
 
 
 def modes_section(scored: dict[str, ScoredSplit], bootstrap: Bootstrap) -> dict:
@@ -296,7 +301,7 @@ def modes_section(scored: dict[str, ScoredSplit], bootstrap: Bootstrap) -> dict:
         for model in MODES:
             entry[model] = point_and_interval(ranking, labels, scores[model], bootstrap)
         for better, base in GAINS:
-            entry[f"{better}_minus_{base}"] = {
+            entry[gain_key(better, base)] = {
                 metric: paired_difference(function, labels, scores[better], scores[base], bootstrap)
                 for metric, function in ranking.items()
             }
@@ -447,8 +452,8 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
                 put(f"{section}.{tracking.safe_key(column)}.equalized_odds_difference_{band}", value)
     for split, entry in metrics.get("modes", {}).items():
         for better, base in GAINS:
-            for metric, gain in entry[f"{better}_minus_{base}"].items():
-                put(f"modes.{split}.{better}_minus_{base}.{metric}", gain["value"])
+            for metric, gain in entry[gain_key(better, base)].items():
+                put(f"modes.{split}.{gain_key(better, base)}.{metric}", gain["value"])
     for model, values in metrics.get("calibration", {}).items():
         if isinstance(values, dict):
             put(f"calibration.{model}.ece", values.get("ece"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from evals import tracking
 from evals.config import eval_params
 from evals.data_card import write_results
-from evals.evaluate import METRICS, MODES
+from evals.evaluate import GAINS, METRICS, MODES, gain_key
 from evals.model_card import model_card
 from serving.bundle import MANIFEST
 from serving.params import load_params
@@ -249,6 +249,9 @@ def _false_positives(metrics: dict, figure: Figures) -> str:
     return "".join(parts)
 
 
+_BAND_LABELS = {"high": "high", "medium": "medium+"}  # a band's rate counts it and every band above
+
+
 def _group_tables(section: dict, order: list[str], judged: list[str], figure: Figures | None) -> list[str]:
     """Per `groups` column: its equalized-odds difference and a row per group with FPR and FNR at
     each band the section holds, and the three bias AUCs."""
@@ -265,15 +268,14 @@ def _group_tables(section: dict, order: list[str], judged: list[str], figure: Fi
             + [_number(g["subgroup_auc"]), _number(g["bpsn_auc"]), _number(g["bnsp_auc"])]
             for value, g in table["groups"].items()
         ]
-        label = {"high": "high", "medium": "medium+"}
         judged_note = " (judged by the release gate)" if column in judged else ""
         parts.append(
             f"<h3>{escape(column)}{judged_note}</h3><p class='note'>equalized-odds difference: {escape(eod)}</p>"
         )
         parts.append(
             _table(
-                [column, "negatives", *(f"FPR {label[b]}" for b in bands), "positives"]
-                + [f"FNR {label[b]}" for b in bands]
+                [column, "negatives", *(f"FPR {_BAND_LABELS[b]}" for b in bands), "positives"]
+                + [f"FNR {_BAND_LABELS[b]}" for b in bands]
                 + ["subgroup AUC", "BPSN AUC", "BNSP AUC"],
                 rows,
                 raw=True,
@@ -323,14 +325,14 @@ def _modes(metrics: dict) -> str:
             for model in MODES
         ]
         + [
-            _with_ci(entry[gain]["roc_auc"]["value"], entry[gain]["roc_auc"]["ci"])
-            for gain in ("fused_minus_transformer", "fused_minus_metadata")
+            _with_ci(entry[gain_key(*gain)]["roc_auc"]["value"], entry[gain_key(*gain)]["roc_auc"]["ci"])
+            for gain in GAINS
         ]
         for split, entry in modes.items()
     ]
     header = ["split", "n", "positives", "metadata-only (left out)"]
     header += [f"{metric} {model}" for metric in ("ROC-AUC", "PR-AUC") for model in MODES]
-    header += ["ROC-AUC gain fused vs transformer", "ROC-AUC gain fused vs metadata"]
+    header += [f"ROC-AUC gain {better} vs {base}" for better, base in GAINS]
     parts.append(_table(header, rows, raw=True))
     fairness = metrics.get("fairness_metadata")
     if fairness:
@@ -475,7 +477,7 @@ def report_stage(params_path: Path, profile: str | None) -> int:
     raw = load_params(params_path, profile)
     out = params.paths.reports / REPORT
     out.write_text(render_report(metrics, manifest, params.paths.reports, raw), encoding="utf-8")
-    results = write_results(metrics, Path(raw["generate"]["card_dir"]))
+    results = write_results(metrics, Path(raw["generate"]["card_dir"]), params.evaluate.max_keyword_heldout_roc_auc)
     run_id = metrics.get("registry", {}).get("evaluation_run_id")
     if run_id:
         tracking.log_file(run_id, out, "evaluation")

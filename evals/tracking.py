@@ -42,6 +42,20 @@ def _start(experiment: str, run_id: str | None) -> mlflow.ActiveRun:
         return mlflow.start_run(run_name="evaluate")
 
 
+def _modes_row(split: str, entry: dict) -> dict:
+    """One split of metrics.json's `modes`, flat: `<path>_<metric>` and `<gain>_<metric>`."""
+    row = {"split": split, "n": entry["n"], "positives": entry["positives"]}
+    for name, values in entry.items():
+        if not isinstance(values, dict):
+            continue
+        for metric, value in values.items():
+            if isinstance(value, dict):  # a gain: {"value", "ci"}
+                row[f"{name}_{metric}"] = value["value"]
+            elif not metric.endswith("_ci"):
+                row[f"{name}_{metric}"] = value
+    return row
+
+
 def tables_of(metrics: dict) -> dict[str, dict[str, list]]:
     """The report's tables as columns, for `mlflow.log_table`: detection, served band rates,
     fairness per group, top false positives, calibration bins, per-signal AUCs, gates."""
@@ -97,23 +111,7 @@ def tables_of(metrics: dict) -> dict[str, dict[str, list]]:
                 row |= {k: group[k] for k in ("subgroup_auc", "bpsn_auc", "bnsp_auc")}
                 fairness_rows.append(row)
     add("fairness_groups", fairness_rows)
-    add(
-        "modes",
-        [
-            {"split": split, "n": entry["n"], "positives": entry["positives"]}
-            | {
-                f"{model}_{metric}": entry[model][metric]
-                for model in ("metadata", "transformer", "fused")
-                for metric in ("roc_auc", "pr_auc")
-            }
-            | {
-                f"{gain}_{metric}": entry[gain][metric]["value"]
-                for gain in ("fused_minus_transformer", "fused_minus_metadata")
-                for metric in ("roc_auc", "pr_auc")
-            }
-            for split, entry in metrics.get("modes", {}).items()
-        ],
-    )
+    add("modes", [_modes_row(split, entry) for split, entry in metrics.get("modes", {}).items()])
     add(
         "calibration_bins",
         [

@@ -51,6 +51,20 @@ def valid_record(conversation_id: str = "r-1", opt_in: bool = True) -> dict:
     }
 
 
+class RecordingTokenizer:
+    """Passes through to the real tokenizer and remembers every text it was asked to encode."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.seen = tokenizer, []
+
+    def encode_batch(self, texts, **kwargs):
+        self.seen.extend(texts)
+        return self.tokenizer.encode_batch(texts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
 @dataclass(frozen=True)
 class QuickRun:
     root: Path

@@ -9,7 +9,7 @@ import pytest
 import serving.scorer
 import serving.text
 from serving.schema import Limits, parse_record
-from tests.conftest import run_cli, valid_record
+from tests.conftest import RecordingTokenizer, run_cli, valid_record
 from training.pipeline import train_stage
 
 MARKER = "withheldmarker"
@@ -69,22 +69,15 @@ def test_parsing_a_record_without_consent_never_looks_up_message_text(opt_in):
 @pytest.mark.parametrize("with_consent", [0, 1])
 def test_a_metadata_only_run_never_normalises_or_tokenises(quick_run, tmp_path, monkeypatch, with_consent):
     normalised: list[str] = []
-    tokenised: list[str] = []
+    tokenizers: list[RecordingTokenizer] = []
     real_normalize, real_load = serving.text.normalize, serving.scorer.load_tokenizer
 
-    class RecordingTokenizer:
-        def __init__(self, tokenizer):
-            self.tokenizer = tokenizer
-
-        def encode_batch(self, texts, **kwargs):
-            tokenised.extend(texts)
-            return self.tokenizer.encode_batch(texts, **kwargs)
-
-        def __getattr__(self, name):
-            return getattr(self.tokenizer, name)
+    def recording_load(path):
+        tokenizers.append(RecordingTokenizer(real_load(path)))
+        return tokenizers[-1]
 
     monkeypatch.setattr(serving.text, "normalize", lambda text: normalised.append(text) or real_normalize(text))
-    monkeypatch.setattr(serving.scorer, "load_tokenizer", lambda path: RecordingTokenizer(real_load(path)))
+    monkeypatch.setattr(serving.scorer, "load_tokenizer", recording_load)
     records = [valid_record(f"m-{i}", opt_in=i < with_consent) for i in range(3)]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -93,4 +86,5 @@ def test_a_metadata_only_run_never_normalises_or_tokenises(quick_run, tmp_path, 
     modes = [json.loads(line)["mode"] for line in out.read_text().splitlines()]
     assert modes.count("metadata-only") == 3 - with_consent
     # With one consenting record the recorders fill: they would catch a leak.
+    tokenised = [text for tokenizer in tokenizers for text in tokenizer.seen]
     assert bool(normalised) is bool(with_consent) and bool(tokenised) is bool(with_consent)

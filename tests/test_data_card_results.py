@@ -21,14 +21,14 @@ def _metrics(keyword_heldout: float, transformer_heldout: float, hard_fpr: dict[
 
 
 def test_checks_hold_when_the_numbers_do():
-    text = results_markdown(_metrics(0.80, 0.75, {"tfidf": 0.2, "transformer": 0.1, "fused": 0.05}))
+    text = results_markdown(_metrics(0.80, 0.75, {"tfidf": 0.2, "transformer": 0.1, "fused": 0.05}), 0.85)
     assert "| test_heldout | 100 | 30 | 0.8000 | 0.7000 | 0.7500 | - | 0.8000 |" in text
     assert "| hard_negatives | 100 | 0 | - | FPR 0.2000 | FPR 0.1000 | - | FPR 0.0500 |" in text
     assert "BROKEN" not in text and text.count("| holds |") == 3
 
 
 def test_each_broken_promise_is_named():
-    text = results_markdown(_metrics(0.90, 0.65, {"tfidf": 0.1, "transformer": 0.2}))
+    text = results_markdown(_metrics(0.90, 0.65, {"tfidf": 0.1, "transformer": 0.2}), 0.85)
     assert text.count("BROKEN") == 3
 
 

@@ -12,7 +12,7 @@ from serving.review_queue import BAND_RANK, ReviewCandidates
 from serving.schema import parse_record
 from serving.scorer import Scorer, explain, pad_batch
 from serving.text import Window, render_message
-from tests.conftest import run_cli, valid_record
+from tests.conftest import RecordingTokenizer, run_cli, valid_record
 
 MARKUP = '<script>alert("hi")</script> & <b>bold</b>'
 PRIVATE = "private words that must never be shown"
@@ -94,8 +94,6 @@ def test_occlusion_removes_each_message_of_the_top_window_and_measures_the_drop(
 
 
 def test_explaining_never_tokenises_a_record_without_consent(quick_run):
-    from tests.test_score_cli import RecordingTokenizer
-
     bundle = load_bundle(quick_run.bundle)
     scorer = Scorer.from_bundle(bundle)
     recorder = RecordingTokenizer(scorer.windower.tokenizer)

@@ -9,7 +9,7 @@ import pytest
 from serving.bundle import load_bundle
 from serving.schema import parse_record
 from serving.scorer import Scorer
-from tests.conftest import run_cli, valid_record
+from tests.conftest import RecordingTokenizer, run_cli, valid_record
 
 TEXTS = [m["text"] for m in valid_record()["messages"]]
 
@@ -116,20 +116,6 @@ def test_missing_or_unreadable_bundle_is_a_one_line_error(tmp_path, capsys, bund
     assert code != 0
     assert err.startswith("error: bundle") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "o.jsonl").exists()
-
-
-class RecordingTokenizer:
-    """Passes through to the real tokenizer and remembers every text it was asked to encode."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer, self.seen = tokenizer, []
-
-    def encode_batch(self, texts, **kwargs):
-        self.seen.extend(texts)
-        return self.tokenizer.encode_batch(texts, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.tokenizer, name)
 
 
 def test_records_without_consent_never_reach_the_tokenizer(quick_run):
