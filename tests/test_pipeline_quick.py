@@ -1,9 +1,17 @@
 """The quick profile end to end: generate -> train -> export -> evaluate -> report."""
 
 import sqlite3
+from dataclasses import asdict
+
+import numpy as np
+import pytest
 
 from serving.bundle import load_bundle
-from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA
+from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, labels_of, with_consent
+from serving.scorer import Scorer
+from training.calibration import fit_fusion
+from training.config import training_params
+from training.data import read_split
 
 
 def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_run):
@@ -43,3 +51,18 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
     assert {"seed", "window.max_length", "transformer.learning_rate"} <= params
     assert tags["data_sha256"] == manifest["training_data_sha256"]
     assert "git_commit" in tags
+
+
+def test_fusion_is_fitted_on_validation_and_its_obfuscated_twin(quick_run):
+    bundle = load_bundle(quick_run.bundle)
+    params, _ = training_params(quick_run.root / "params.yaml", "quick")
+    assert bundle.manifest["fitted_on"]["fusion"] == ["validation", "validation_obfuscated"]
+    scorer = Scorer.from_bundle(bundle)
+    parts = []
+    for name in ("validation", "validation_obfuscated"):
+        readable = with_consent(read_split(quick_run.root / params.paths.data, name, params.limits).conversations)
+        parts.append((scorer.content_logits(readable), scorer.metadata_logits(readable), labels_of(readable)))
+    both = fit_fusion(*(np.concatenate(column) for column in zip(*parts, strict=True)), params.calibration.C)
+    validation_only = fit_fusion(*parts[0], params.calibration.C)
+    assert asdict(bundle.fusion) == pytest.approx(asdict(both), abs=1e-9)
+    assert asdict(bundle.fusion) != pytest.approx(asdict(validation_only), abs=1e-6)

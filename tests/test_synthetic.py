@@ -398,7 +398,10 @@ def test_robustness_suite_obfuscates_every_conversation(splits):
     kinds = Counter(r["groups"]["obfuscation"] for r in suite)
     assert set(kinds) == set(QUICK.obfuscations)
     assert {r["label"] for r in suite} == {0, 1}
-    assert all(r["groups"]["obfuscation"] == "none" for s, rs in splits.items() if s != "robustness" for r in rs)
+    obfuscated = {s for s in splits if QUICK.suite(s) == "robustness"}
+    assert obfuscated == {"robustness", "validation_obfuscated"}
+    assert all(r["groups"]["obfuscation"] != "none" for s in obfuscated for r in splits[s])
+    assert all(r["groups"]["obfuscation"] == "none" for s, rs in splits.items() if s not in obfuscated for r in rs)
     marks = {
         "homoglyph": lambda t: any(c in t for c in synthetic._HOMOGLYPHS.values()),
         "leetspeak": lambda t: re.search(r"[A-Za-z][0-9]|[0-9][A-Za-z]", t) is not None,

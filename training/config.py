@@ -59,6 +59,7 @@ class MetadataModelConfig:
 @dataclass(frozen=True)
 class CalibrationConfig:
     C: float  # inverse L2 strength of the Platt and fusion fits
+    fusion_splits: list[str]  # the fusion is fitted on these together; Platt and bands on validation
 
 
 @dataclass(frozen=True)

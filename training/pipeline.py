@@ -6,7 +6,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -238,7 +238,11 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     }
     write_manifest(staging, manifest)
     scorer = Scorer.from_bundle(load_bundle(staging))
-    manifest.update(_calibrate(scorer, validation.conversations, params))
+    fusion_splits = {
+        name: validation if name == VALIDATION else read_split(params.paths.data, name, params.limits)
+        for name in params.calibration.fusion_splits
+    }
+    manifest.update(_calibrate(scorer, validation.conversations, fusion_splits, params))
     write_manifest(staging, manifest)
     shutil.rmtree(bundle_dir, ignore_errors=True)
     staging.rename(bundle_dir)
@@ -256,25 +260,49 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     return 0
 
 
-def _calibrate(scorer: Scorer, conversations: list[Conversation], params: TrainingParams) -> dict:
-    """Calibration, fusion and bands of the bundle, fitted on validation through the bundle."""
-    consent = np.asarray([c.opt_in for c in conversations])
-    readable = with_consent(conversations)
-    content = scorer.content_logits(readable)
-    metadata = scorer.metadata_logits(conversations)
-    every_label = np.asarray(labels_of(conversations))
-    readable_labels = every_label[consent]
+@dataclass(frozen=True)
+class _Logits:
+    """A split's uncalibrated logits through the bundle, and its labels."""
+
+    content: np.ndarray  # records with consent
+    metadata: np.ndarray  # every record
+    labels: np.ndarray  # every record
+    consent: np.ndarray
+
+    @classmethod
+    def of(cls, scorer: Scorer, conversations: list[Conversation]) -> _Logits:
+        return cls(
+            scorer.content_logits(with_consent(conversations)),
+            scorer.metadata_logits(conversations),
+            np.asarray(labels_of(conversations)),
+            np.asarray([c.opt_in for c in conversations]),
+        )
+
+
+def _calibrate(
+    scorer: Scorer, validation: list[Conversation], fusion_splits: dict[str, Split], params: TrainingParams
+) -> dict:
+    """Calibration and bands of the bundle, fitted on validation through the bundle; the fusion
+    fitted on `fusion_splits` together (calibration.fusion_splits says why)."""
+    fitted = _Logits.of(scorer, validation)
+    readable_labels = fitted.labels[fitted.consent]
     c = params.calibration.C
-    content_platt = fit_platt(content, readable_labels, c)
-    metadata_platt = fit_platt(metadata, every_label, c)
-    fusion = fit_fusion(content, metadata[consent], readable_labels, c)
+    content_platt = fit_platt(fitted.content, readable_labels, c)
+    metadata_platt = fit_platt(fitted.metadata, fitted.labels, c)
+    fusion_data = [_Logits.of(scorer, split.conversations) for split in fusion_splits.values()]
+    fusion = fit_fusion(
+        np.concatenate([d.content for d in fusion_data]),
+        np.concatenate([d.metadata[d.consent] for d in fusion_data]),
+        np.concatenate([d.labels[d.consent] for d in fusion_data]),
+        c,
+    )
+    fused = fuse(fusion, fitted.content, fitted.metadata[fitted.consent])
     return {
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
+        "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": list(fusion_splits)},
         "thresholds": {
-            MODE_CONTENT: asdict(
-                fit_bands(readable_labels, fuse(fusion, content, metadata[consent]), params.thresholds)
-            ),
-            MODE_METADATA: asdict(fit_bands(every_label, platt(metadata_platt, metadata), params.thresholds)),
+            MODE_CONTENT: asdict(fit_bands(readable_labels, fused, params.thresholds)),
+            MODE_METADATA: asdict(fit_bands(fitted.labels, platt(metadata_platt, fitted.metadata), params.thresholds)),
         },
     }
