@@ -164,10 +164,10 @@ def quantize_int8(path_in: Path, path_out: Path, block_size: int, accuracy_level
        along the input; `accuracy_level` 4 computes in int8 with activations quantised per row
        and block. Plain dynamic int8 quantises each MatMul input with one scale per batch
        tensor, and the LayerNorm and GELU outputs feeding them carry outlier channels 10-17x
-       the median: on the default data it missed the 99% decision-agreement gate (0.9898).
+       the median: on the default data it missed the 99% decision-agreement gate (0.9898),
+       and a window's logits moved with its batch neighbours (benchmarks/int8_variants.py).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     path_out.parent.mkdir(parents=True, exist_ok=True)
     embeddings_only = path_out.with_name(path_out.stem + ".embeddings_int8.onnx")
@@ -179,16 +179,19 @@ def quantize_int8(path_in: Path, path_out: Path, block_size: int, accuracy_level
         op_types_to_quantize=["EmbedLayerNormalization"],
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+    matmul_nbits(embeddings_only, path_out, block_size, accuracy_level)
+    embeddings_only.unlink()
+
+
+def matmul_nbits(path_in: Path, path_out: Path, block_size: int, accuracy_level: int) -> None:
+    """Every fp32 MatMul and Gemm of `path_in` as MatMulNBits: 8-bit asymmetric weights in blocks."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
     quantizer = MatMulNBitsQuantizer(
-        onnx.load(str(embeddings_only)),
-        bits=8,
-        block_size=block_size,
-        is_symmetric=False,
-        accuracy_level=accuracy_level,
+        onnx.load(str(path_in)), bits=8, block_size=block_size, is_symmetric=False, accuracy_level=accuracy_level
     )
     quantizer.process()
     quantizer.model.save_model_to_file(str(path_out), use_external_data_format=False)
-    embeddings_only.unlink()
 
 
 def session(path: Path, threads: int) -> ort.InferenceSession:

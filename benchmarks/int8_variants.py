@@ -1,0 +1,121 @@
+"""Speed against fidelity of int8 quantisation recipes for the content model, on validation:
+
+    .venv/bin/python benchmarks/int8_variants.py [--models models] [--params params.yaml] [--threads N]
+
+Run after `make run`: it reads the fused fp32 graph (`models/onnx/model_fp32_optimized.onnx`),
+quantises it each way, and scores the validation windows with each result. Per recipe it prints
+the seconds for those windows, the decision agreement with fp32 at the fp32 alert threshold
+(recall >= thresholds.medium_min_recall, as the export gate), the mean |change| of the
+conversation logit, and the batch effect: the largest change of a window's logits when it is
+scored alone instead of in its batch. A batch effect above zero means a record's score depends
+on its neighbours in the file, so a resumed job could not give identical output.
+
+Recipes:
+- shipped: `training.export.quantize_int8` with export.int8_block_size (MatMulNBits everywhere);
+- nbits_block128: the same with blocks of 128;
+- dynamic: plain dynamic int8 (MatMulInteger, per-channel weights, one activation scale per batch);
+- dynamic_but_ffn_out: dynamic int8 except the FFN output MatMuls (fed by GELU), which stay MatMulNBits.
+Numbers only: no text is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from serving.operating import threshold_for_recall
+from serving.schema import LABELS, labels_of, with_consent
+from serving.scorer import max_per_conversation, session_logits
+from serving.text import Windower, load_tokenizer
+from training import export
+from training.config import training_params
+from training.data import VALIDATION, read_split
+from training.finetune import window_set
+
+
+def gelu_fed_matmuls(path: Path) -> list[str]:
+    """Names of the MatMuls whose input is a GELU output: the FFN output projections."""
+    graph = onnx.load(str(path)).graph
+    producer = {output: node.op_type for node in graph.node for output in node.output}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and "Gelu" in producer.get(n.input[0], "")]
+
+
+def dynamic_int8(path_in: Path, path_out: Path, exclude: list[str]) -> None:
+    """Dynamic int8 on the embeddings and every MatMul not in `exclude`."""
+    graph = onnx.load(str(path_in)).graph
+    quantized = [n.name for n in graph.node if n.op_type in ("MatMul", "EmbedLayerNormalization")]
+    quantize_dynamic(
+        str(path_in),
+        str(path_out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_quantize=[name for name in quantized if name not in exclude],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--threads", type=int, default=None, help="default: runtime.intra_op_threads")
+    args = parser.parse_args()
+    params, _ = training_params(args.params)
+    threads = args.threads or params.runtime.intra_op_threads
+    fp32 = args.models / "onnx" / "model_fp32_optimized.onnx"
+    windower = Windower(load_tokenizer(str(args.models / "transformer" / "tokenizer.json")), params.window)
+    readable = with_consent(read_split(params.paths.data, VALIDATION, params.limits).conversations)
+    labels = np.asarray(labels_of(readable))
+    windows = window_set(windower, readable)
+    probe = windows.windows[: params.export.batch_effect_windows]
+    block, level = params.export.int8_block_size, params.export.int8_accuracy_level
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        recipes = {"fp32": fp32}
+        recipes["shipped"] = folder / "shipped.onnx"
+        export.quantize_int8(fp32, recipes["shipped"], block, level)
+        recipes["nbits_block128"] = folder / "nbits_block128.onnx"
+        export.quantize_int8(fp32, recipes["nbits_block128"], 128, level)
+        recipes["dynamic"] = folder / "dynamic.onnx"
+        dynamic_int8(fp32, recipes["dynamic"], exclude=[])
+        recipes["dynamic_but_ffn_out"] = folder / "dynamic_but_ffn_out.onnx"
+        dynamic_int8(fp32, folder / "partial.onnx", exclude=gelu_fed_matmuls(fp32))
+        export.matmul_nbits(folder / "partial.onnx", recipes["dynamic_but_ffn_out"], block, level)
+
+        print(
+            f"{len(readable)} validation conversations, {len(windows.windows)} windows, {threads} threads", flush=True
+        )
+        reference, threshold = None, None
+        for name, path in recipes.items():
+            session = export.session(path, threads)
+            session_logits(session, windows.windows[:64], params.runtime.batch_size, len(LABELS))  # warm-up
+            started = time.perf_counter()
+            logits = session_logits(session, windows.windows, params.runtime.batch_size, len(LABELS))
+            seconds = time.perf_counter() - started
+            alone = np.concatenate([session_logits(session, [w], 1, len(LABELS)) for w in probe])
+            scores = max_per_conversation(logits[:, 0], windows.owner, len(readable))
+            if reference is None:
+                reference = scores
+                threshold = threshold_for_recall(labels, scores, params.thresholds.medium_min_recall)
+            row = {
+                "recipe": name,
+                "seconds": round(seconds, 2),
+                "windows_per_second": round(len(windows.windows) / seconds, 1),
+                "decision_agreement": round(float(np.mean((scores >= threshold) == (reference >= threshold))), 4),
+                "mean_abs_logit_change": round(float(np.mean(np.abs(scores - reference))), 4),
+                "batch_effect_max_abs_logit": round(float(np.max(np.abs(alone - logits[: len(probe)]))), 4),
+                "megabytes": round(path.stat().st_size / 1e6, 1),
+            }
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
