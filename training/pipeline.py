@@ -238,11 +238,12 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     }
     write_manifest(staging, manifest)
     scorer = Scorer.from_bundle(load_bundle(staging))
-    fusion_splits = {
-        name: validation if name == VALIDATION else read_split(params.paths.data, name, params.limits)
+    fitting = {VALIDATION: validation} | {
+        name: read_split(params.paths.data, name, params.limits)
         for name in params.calibration.fusion_splits
+        if name != VALIDATION
     }
-    manifest.update(_calibrate(scorer, validation.conversations, fusion_splits, params))
+    manifest.update(_calibrate(scorer, fitting, params))
     write_manifest(staging, manifest)
     shutil.rmtree(bundle_dir, ignore_errors=True)
     staging.rename(bundle_dir)
@@ -279,17 +280,17 @@ class _Logits:
         )
 
 
-def _calibrate(
-    scorer: Scorer, validation: list[Conversation], fusion_splits: dict[str, Split], params: TrainingParams
-) -> dict:
+def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams) -> dict:
     """Calibration and bands of the bundle, fitted on validation through the bundle; the fusion
-    fitted on `fusion_splits` together (calibration.fusion_splits says why)."""
-    fitted = _Logits.of(scorer, validation)
+    fitted on the splits of `calibration.fusion_splits` together (params.yaml says why)."""
+    logits = {name: _Logits.of(scorer, split.conversations) for name, split in splits.items()}
+    fitted = logits[VALIDATION]
     readable_labels = fitted.labels[fitted.consent]
     c = params.calibration.C
     content_platt = fit_platt(fitted.content, readable_labels, c)
     metadata_platt = fit_platt(fitted.metadata, fitted.labels, c)
-    fusion_data = [_Logits.of(scorer, split.conversations) for split in fusion_splits.values()]
+    fusion_splits = list(params.calibration.fusion_splits)
+    fusion_data = [logits[name] for name in fusion_splits]
     fusion = fit_fusion(
         np.concatenate([d.content for d in fusion_data]),
         np.concatenate([d.metadata[d.consent] for d in fusion_data]),
@@ -300,7 +301,7 @@ def _calibrate(
     return {
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
-        "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": list(fusion_splits)},
+        "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": fusion_splits},
         "thresholds": {
             MODE_CONTENT: asdict(fit_bands(readable_labels, fused, params.thresholds)),
             MODE_METADATA: asdict(fit_bands(fitted.labels, platt(metadata_platt, fitted.metadata), params.thresholds)),
