@@ -14,7 +14,9 @@ Recipes:
 - shipped: `training.export.quantize_int8` with export.int8_block_size (MatMulNBits everywhere);
 - nbits_block128: the same with blocks of 128;
 - dynamic: plain dynamic int8 (MatMulInteger, per-channel weights, one activation scale per batch);
-- dynamic_but_ffn_out: dynamic int8 except the FFN output MatMuls (fed by GELU), which stay MatMulNBits.
+- dynamic_but_ffn_out: dynamic int8 except the FFN output MatMuls (fed by GELU), which stay MatMulNBits;
+- per_token: each MatMul rewritten as MatMulInteger on activations quantised per token (symmetric,
+  stored as uint8 around 128) and weights per output column: no scale crosses tokens or the batch.
 Numbers only: no text is printed.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from serving.operating import threshold_for_recall
@@ -61,6 +64,70 @@ def dynamic_int8(path_in: Path, path_out: Path, exclude: list[str]) -> None:
     )
 
 
+def per_token_int8(path_in: Path, path_out: Path) -> None:
+    """Every MatMul with a weight initializer becomes: rows = tokens; scale_row = max|x_row| / 127;
+    x_q = QuantizeLinear(x, scale_row, 128) as uint8; MatMulInteger(x_q, w_q) with zero point 128
+    (the u8 x s8 kernel); times scale_row and the weight's per-column scale."""
+    model = onnx.load(str(path_in))
+    graph = model.graph
+    weights = {i.name: i for i in graph.initializer}
+
+    def constant(name: str, value: np.ndarray) -> str:
+        graph.initializer.append(numpy_helper.from_array(value, name))
+        return name
+
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in weights:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
+        inner, outer = weight.shape
+        column_scale = (np.maximum(np.abs(weight).max(axis=0), 1e-8) / 127.0).astype(np.float32)
+        quantized = np.clip(np.round(weight / column_scale), -127, 127).astype(np.int8)
+        p = f"{node.name}_per_token"
+        make = helper.make_node
+        nodes += [
+            make("Shape", [node.input[0]], [f"{p}_shape"]),
+            make("Reshape", [node.input[0], constant(f"{p}_rows", np.array([-1, inner]))], [f"{p}_x"]),
+            make("Abs", [f"{p}_x"], [f"{p}_abs"]),
+            make("ReduceMax", [f"{p}_abs", constant(f"{p}_axis", np.array([1]))], [f"{p}_max"], keepdims=1),
+            make("Max", [f"{p}_max", constant(f"{p}_eps", np.array(1e-8, np.float32))], [f"{p}_safe"]),
+            make("Div", [f"{p}_safe", constant(f"{p}_127", np.array(127.0, np.float32))], [f"{p}_scale"]),
+            make("Reshape", [f"{p}_scale", constant(f"{p}_flat", np.array([-1]))], [f"{p}_scale1d"]),
+            make("Shape", [f"{p}_scale1d"], [f"{p}_count"]),
+            make(
+                "ConstantOfShape",
+                [f"{p}_count"],
+                [f"{p}_zero"],
+                value=numpy_helper.from_array(np.array([128], np.uint8)),
+            ),
+            make("QuantizeLinear", [f"{p}_x", f"{p}_scale1d", f"{p}_zero"], [f"{p}_xq"], axis=0),
+            make(
+                "MatMulInteger",
+                [f"{p}_xq", constant(f"{p}_w", quantized), constant(f"{p}_x_zero", np.array(128, np.uint8))],
+                [f"{p}_acc"],
+            ),
+            make("Cast", [f"{p}_acc"], [f"{p}_accf"], to=TensorProto.FLOAT),
+            make("Mul", [f"{p}_accf", f"{p}_scale"], [f"{p}_rowed"]),
+            make("Mul", [f"{p}_rowed", constant(f"{p}_w_scale", column_scale)], [f"{p}_y"]),
+            make(
+                "Slice",
+                [f"{p}_shape", constant(f"{p}_0", np.array([0])), constant(f"{p}_-1", np.array([-1]))],
+                [f"{p}_lead"],
+            ),
+            make("Concat", [f"{p}_lead", constant(f"{p}_out", np.array([outer]))], [f"{p}_out_shape"], axis=0),
+            make("Reshape", [f"{p}_y", f"{p}_out_shape"], [node.output[0]]),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.save(model, str(path_out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=Path("models"))
@@ -89,6 +156,8 @@ def main() -> None:
         recipes["dynamic_but_ffn_out"] = folder / "dynamic_but_ffn_out.onnx"
         dynamic_int8(fp32, folder / "partial.onnx", exclude=gelu_fed_matmuls(fp32))
         export.matmul_nbits(folder / "partial.onnx", recipes["dynamic_but_ffn_out"], block, level)
+        recipes["per_token"] = folder / "per_token.onnx"
+        per_token_int8(fp32, recipes["per_token"])
 
         print(
             f"{len(readable)} validation conversations, {len(windows.windows)} windows, {threads} threads", flush=True
