@@ -119,12 +119,7 @@ def per_token_int8(path_in: Path, path_out: Path) -> None:
             make("Concat", [f"{p}_lead", constant(f"{p}_out", np.array([outer]))], [f"{p}_out_shape"], axis=0),
             make("Reshape", [f"{p}_y", f"{p}_out_shape"], [node.output[0]]),
         ]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    export.replace_nodes(graph, nodes)
     onnx.save(model, str(path_out))
 
 

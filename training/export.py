@@ -53,6 +53,16 @@ def _int64(graph: onnx.GraphProto, name: str, values: list[int] | int) -> str:
     return name
 
 
+def replace_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    """Make `nodes` the graph's nodes and drop the initializers none of them reads."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def match_ort_fusion_patterns(model: onnx.ModelProto) -> None:
     """Rewrite two spots of a dynamo-exported BERT graph into the forms ONNX Runtime's
     transformer fusions look for (checked against onnxruntime 1.32's fusion_attention.py
@@ -104,12 +114,7 @@ def match_ort_fusion_patterns(model: onnx.ModelProto) -> None:
             ]
             node.input[2] = f"{prefix}_end"
         nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    replace_nodes(graph, nodes)
     onnx.checker.check_model(model)
 
 
