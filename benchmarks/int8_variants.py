@@ -86,38 +86,39 @@ def per_token_int8(path_in: Path, path_out: Path) -> None:
         column_scale = (np.maximum(np.abs(weight).max(axis=0), 1e-8) / 127.0).astype(np.float32)
         quantized = np.clip(np.round(weight / column_scale), -127, 127).astype(np.int8)
         p = f"{node.name}_per_token"
-        make = helper.make_node
         nodes += [
-            make("Shape", [node.input[0]], [f"{p}_shape"]),
-            make("Reshape", [node.input[0], constant(f"{p}_rows", np.array([-1, inner]))], [f"{p}_x"]),
-            make("Abs", [f"{p}_x"], [f"{p}_abs"]),
-            make("ReduceMax", [f"{p}_abs", constant(f"{p}_axis", np.array([1]))], [f"{p}_max"], keepdims=1),
-            make("Max", [f"{p}_max", constant(f"{p}_eps", np.array(1e-8, np.float32))], [f"{p}_safe"]),
-            make("Div", [f"{p}_safe", constant(f"{p}_127", np.array(127.0, np.float32))], [f"{p}_scale"]),
-            make("Reshape", [f"{p}_scale", constant(f"{p}_flat", np.array([-1]))], [f"{p}_scale1d"]),
-            make("Shape", [f"{p}_scale1d"], [f"{p}_count"]),
-            make(
+            helper.make_node("Shape", [node.input[0]], [f"{p}_shape"]),
+            helper.make_node("Reshape", [node.input[0], constant(f"{p}_rows", np.array([-1, inner]))], [f"{p}_x"]),
+            helper.make_node("Abs", [f"{p}_x"], [f"{p}_abs"]),
+            helper.make_node("ReduceMax", [f"{p}_abs", constant(f"{p}_axis", np.array([1]))], [f"{p}_max"], keepdims=1),
+            helper.make_node("Max", [f"{p}_max", constant(f"{p}_eps", np.array(1e-8, np.float32))], [f"{p}_safe"]),
+            helper.make_node("Div", [f"{p}_safe", constant(f"{p}_127", np.array(127.0, np.float32))], [f"{p}_scale"]),
+            helper.make_node("Reshape", [f"{p}_scale", constant(f"{p}_flat", np.array([-1]))], [f"{p}_scale1d"]),
+            helper.make_node("Shape", [f"{p}_scale1d"], [f"{p}_count"]),
+            helper.make_node(
                 "ConstantOfShape",
                 [f"{p}_count"],
                 [f"{p}_zero"],
                 value=numpy_helper.from_array(np.array([128], np.uint8)),
             ),
-            make("QuantizeLinear", [f"{p}_x", f"{p}_scale1d", f"{p}_zero"], [f"{p}_xq"], axis=0),
-            make(
+            helper.make_node("QuantizeLinear", [f"{p}_x", f"{p}_scale1d", f"{p}_zero"], [f"{p}_xq"], axis=0),
+            helper.make_node(
                 "MatMulInteger",
                 [f"{p}_xq", constant(f"{p}_w", quantized), constant(f"{p}_x_zero", np.array(128, np.uint8))],
                 [f"{p}_acc"],
             ),
-            make("Cast", [f"{p}_acc"], [f"{p}_accf"], to=TensorProto.FLOAT),
-            make("Mul", [f"{p}_accf", f"{p}_scale"], [f"{p}_rowed"]),
-            make("Mul", [f"{p}_rowed", constant(f"{p}_w_scale", column_scale)], [f"{p}_y"]),
-            make(
+            helper.make_node("Cast", [f"{p}_acc"], [f"{p}_accf"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"{p}_accf", f"{p}_scale"], [f"{p}_rowed"]),
+            helper.make_node("Mul", [f"{p}_rowed", constant(f"{p}_w_scale", column_scale)], [f"{p}_y"]),
+            helper.make_node(
                 "Slice",
                 [f"{p}_shape", constant(f"{p}_0", np.array([0])), constant(f"{p}_-1", np.array([-1]))],
                 [f"{p}_lead"],
             ),
-            make("Concat", [f"{p}_lead", constant(f"{p}_out", np.array([outer]))], [f"{p}_out_shape"], axis=0),
-            make("Reshape", [f"{p}_y", f"{p}_out_shape"], [node.output[0]]),
+            helper.make_node(
+                "Concat", [f"{p}_lead", constant(f"{p}_out", np.array([outer]))], [f"{p}_out_shape"], axis=0
+            ),
+            helper.make_node("Reshape", [f"{p}_y", f"{p}_out_shape"], [node.output[0]]),
         ]
     export.replace_nodes(graph, nodes)
     onnx.save(model, str(path_out))

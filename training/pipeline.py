@@ -279,31 +279,39 @@ class _Logits:
             np.asarray([c.opt_in for c in conversations]),
         )
 
+    @property
+    def readable_metadata(self) -> np.ndarray:
+        """Metadata logits of the records with consent, aligned with `content`."""
+        return self.metadata[self.consent]
+
+    @property
+    def readable_labels(self) -> np.ndarray:
+        return self.labels[self.consent]
+
 
 def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams) -> dict:
     """Calibration and bands of the bundle, fitted on validation through the bundle; the fusion
     fitted on the splits of `calibration.fusion_splits` together (params.yaml says why)."""
     logits = {name: _Logits.of(scorer, split.conversations) for name, split in splits.items()}
     fitted = logits[VALIDATION]
-    readable_labels = fitted.labels[fitted.consent]
     c = params.calibration.C
-    content_platt = fit_platt(fitted.content, readable_labels, c)
+    content_platt = fit_platt(fitted.content, fitted.readable_labels, c)
     metadata_platt = fit_platt(fitted.metadata, fitted.labels, c)
     fusion_splits = list(params.calibration.fusion_splits)
     fusion_data = [logits[name] for name in fusion_splits]
     fusion = fit_fusion(
         np.concatenate([d.content for d in fusion_data]),
-        np.concatenate([d.metadata[d.consent] for d in fusion_data]),
-        np.concatenate([d.labels[d.consent] for d in fusion_data]),
+        np.concatenate([d.readable_metadata for d in fusion_data]),
+        np.concatenate([d.readable_labels for d in fusion_data]),
         c,
     )
-    fused = fuse(fusion, fitted.content, fitted.metadata[fitted.consent])
+    fused = fuse(fusion, fitted.content, fitted.readable_metadata)
     return {
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
         "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": fusion_splits},
         "thresholds": {
-            MODE_CONTENT: asdict(fit_bands(readable_labels, fused, params.thresholds)),
+            MODE_CONTENT: asdict(fit_bands(fitted.readable_labels, fused, params.thresholds)),
             MODE_METADATA: asdict(fit_bands(fitted.labels, platt(metadata_platt, fitted.metadata), params.thresholds)),
         },
     }
