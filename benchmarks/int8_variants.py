@@ -1,14 +1,16 @@
-"""Speed against fidelity of int8 quantisation recipes for the content model, on validation:
+"""Speed against fidelity of int8 quantisation recipes for the message encoder, on validation:
 
     .venv/bin/python benchmarks/int8_variants.py [--models models] [--params params.yaml] [--threads N]
 
-Run after `make run`: it reads the fused fp32 graph (`models/onnx/model_fp32_optimized.onnx`),
-quantises it each way, and scores the validation windows with each result. Per recipe it prints
-the seconds for those windows, the decision agreement with fp32 at the fp32 alert threshold
-(recall >= thresholds.medium_min_recall, as the export gate), the mean |change| of the
-conversation logit, and the batch effect: the largest change of a window's logits when it is
-scored alone instead of in its batch. A batch effect above zero means a record's score depends
-on its neighbours in the file, so a resumed job could not give identical output.
+Run after `make run`: it reads the fused fp32 encoder graph (`models/onnx/encoder_fp32_optimized.onnx`),
+quantises it each way, and encodes the validation messages with each result. Per recipe it prints
+the seconds to encode those messages; the conversation-level decision agreement with fp32, each
+recipe's embeddings read by the bundle's conversation model (`conversation.onnx`, the risk after
+the last message), at the fp32 alert threshold (recall >= thresholds.medium_min_recall, as the
+export gate); the mean |change| of that conversation logit; and the batch effect: the largest
+change of a message's embedding when it is encoded alone instead of in its batch. A batch effect
+above zero means a record's score depends on its neighbours in the file, so a resumed job could
+not give identical output.
 
 Recipes:
 - shipped: `training.export.quantize_int8` with export.int8_block_size (MatMulNBits everywhere);
@@ -33,14 +35,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from serving.bundle import CONVERSATION_MODEL
 from serving.operating import threshold_for_recall
-from serving.schema import LABELS, labels_of, with_consent
-from serving.scorer import max_per_conversation, session_logits
-from serving.text import Windower, load_tokenizer
+from serving.schema import labels_of, with_consent
+from serving.scorer import final_risk_logits, session_conversation_logits, session_embeddings
+from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import export
 from training.config import training_params
 from training.data import VALIDATION, read_split
-from training.finetune import window_set
 
 
 def gelu_fed_matmuls(path: Path) -> list[str]:
@@ -132,12 +134,15 @@ def main() -> None:
     args = parser.parse_args()
     params, _ = training_params(args.params)
     threads = args.threads or params.runtime.intra_op_threads
-    fp32 = args.models / "onnx" / "model_fp32_optimized.onnx"
-    windower = Windower(load_tokenizer(str(args.models / "transformer" / "tokenizer.json")), params.window)
+    runtime = params.runtime
+    fp32 = args.models / "onnx" / "encoder_fp32_optimized.onnx"
+    tokenizer = MessageTokenizer(load_tokenizer(str(args.models / "transformer" / "tokenizer.json")), params.message)
     readable = with_consent(read_split(params.paths.data, VALIDATION, params.limits).conversations)
     labels = np.asarray(labels_of(readable))
-    windows = window_set(windower, readable)
-    probe = windows.windows[: params.export.batch_effect_windows]
+    encoded = tokenizer.encode(readable)
+    token_ids, roles = message_token_ids(encoded), [c.roles for c in encoded]
+    probe = token_ids[: params.export.batch_effect_messages]
+    conversation = export.session(args.models / "bundle" / CONVERSATION_MODEL, threads)
     block, level = params.export.int8_block_size, params.export.int8_accuracy_level
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,28 +160,29 @@ def main() -> None:
         recipes["per_token"] = folder / "per_token.onnx"
         per_token_int8(fp32, recipes["per_token"])
 
-        print(
-            f"{len(readable)} validation conversations, {len(windows.windows)} windows, {threads} threads", flush=True
-        )
+        print(f"{len(readable)} validation conversations, {len(token_ids)} messages, {threads} threads", flush=True)
         reference, threshold = None, None
         for name, path in recipes.items():
             session = export.session(path, threads)
-            session_logits(session, windows.windows[:64], params.runtime.batch_size, len(LABELS))  # warm-up
+            session_embeddings(session, token_ids[:64], runtime.message_batch_size)  # warm-up
             started = time.perf_counter()
-            logits = session_logits(session, windows.windows, params.runtime.batch_size, len(LABELS))
+            embeddings = session_embeddings(session, token_ids, runtime.message_batch_size)
             seconds = time.perf_counter() - started
-            alone = np.concatenate([session_logits(session, [w], 1, len(LABELS)) for w in probe])
-            scores = max_per_conversation(logits[:, 0], windows.owner, len(readable))
+            alone = np.concatenate([session_embeddings(session, [ids], 1) for ids in probe])
+            logits = session_conversation_logits(
+                conversation, per_conversation(embeddings, encoded), roles, runtime.conversation_batch_size
+            )
+            scores = final_risk_logits(logits)
             if reference is None:
                 reference = scores
                 threshold = threshold_for_recall(labels, scores, params.thresholds.medium_min_recall)
             row = {
                 "recipe": name,
-                "seconds": round(seconds, 2),
-                "windows_per_second": round(len(windows.windows) / seconds, 1),
+                "seconds": round(seconds, 3),
+                "messages_per_second": round(len(token_ids) / seconds, 1),
                 "decision_agreement": round(float(np.mean((scores >= threshold) == (reference >= threshold))), 4),
                 "mean_abs_logit_change": round(float(np.mean(np.abs(scores - reference))), 4),
-                "batch_effect_max_abs_logit": round(float(np.max(np.abs(alone - logits[: len(probe)]))), 4),
+                "batch_effect_max_abs_embedding": round(float(np.max(np.abs(alone - embeddings[: len(probe)]))), 6),
                 "megabytes": round(path.stat().st_size / 1e6, 1),
             }
             print(json.dumps(row), flush=True)

@@ -3,20 +3,27 @@
     .venv/bin/python benchmarks/score_throughput.py [--bundle models/bundle] [--model models/transformer]
                                                     [--conversations 2000] [--threads N] [--repeat 2]
 
-(a) ours: `grooming-risk score`'s local engine, file to file (read, validate, window,
-    tokenise, ONNX Runtime int8 in length-bucketed batches, fuse, write);
-(b) the same fine-tuned model through a transformers `pipeline("text-classification")`, fed the
-    text of the same windows (each window's token ids decoded; the pipeline tokenises again),
-    as a user would call it (one text at a time), and once more with `batch_size` set;
-(c) the same model in torch eager mode, fp32, windows padded to max_length, batches of the
-    bundle's batch size;
-(d) the ceiling: ONNX Runtime alone, the bundle's int8 model on pre-tokenised windows bucketed
-    by length over the whole set, padded before the clock starts.
+The content model has two parts: a message encoder (one embedding per message) and a causal
+GRU over each conversation's embeddings (training/model.py).
+(a) ours: `grooming-risk score`'s local engine, file to file (read, validate, normalise,
+    tokenise each message, the int8 ONNX encoder in length-bucketed batches, the ONNX
+    conversation model in batches of conversations, fuse, write);
+(b) the same trained model through a transformers `pipeline("feature-extraction")` over the
+    encoder, fed each message's normalised text (the pipeline tokenises it), as a user would
+    call it (one text at a time); its token states mean-pooled with the attention mask (the
+    pipeline returns every token's state, padded to its batch's longest), then the torch GRU
+    over each conversation, one at a time; (b') the same with the pipeline's `batch_size` set;
+(c) the same model in torch eager mode, fp32: the encoder over messages padded to
+    message.max_tokens in batches of runtime.message_batch_size, then the torch GRU in batches
+    of runtime.conversation_batch_size;
+(d) the ceiling: ONNX Runtime alone, the bundle's int8 encoder on pre-tokenised messages
+    bucketed by length over the whole set and the conversation model on conversations bucketed
+    by length, padded before the clock starts.
 
-Every row counts the messages of the conversations with consent (the ones whose text is read),
-so the rates compare directly; every engine gets the same number of threads. (a) and (d) run
-`--repeat` times, interleaved, and report their best run; (b) and (c) run once. Numbers only:
-no text is printed.
+Every row counts the conversations with consent (the ones whose text is read) and their
+messages, so the rates compare directly; every engine gets the same number of threads. (a) and
+(d) run `--repeat` times, interleaved, and report their best run; (b) and (c) run once. Numbers
+only: no text is printed.
 """
 
 from __future__ import annotations
@@ -28,18 +35,29 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np
 import torch
 
 from serving.batch import run_batch
 from serving.bundle import load_bundle
 from serving.schema import parse_record
-from serving.scorer import Scorer, bucketed_batches, pad_batch
+from serving.scorer import Scorer
+from serving.text import (
+    EncodedConversation,
+    bucketed_batches,
+    message_token_ids,
+    normalize,
+    pad_conversations,
+    pad_tokens,
+    per_conversation,
+)
 from training import synthetic
 from training.config import training_params
 
@@ -59,20 +77,33 @@ def ours(scorer: Scorer, source: Path, folder: Path) -> float:
     return elapsed
 
 
-def ceiling(scorer: Scorer, windows: list) -> float:
-    batches = [
-        pad_batch([windows[i] for i in batch])
-        for batch in bucketed_batches([len(w.input_ids) for w in windows], scorer.bundle.runtime.batch_size)
+def ceiling(scorer: Scorer, encoded: Sequence[EncodedConversation], embeddings: Sequence[np.ndarray]) -> float:
+    """Both sessions alone; the conversation model's inputs are the embeddings computed beforehand."""
+    runtime = scorer.bundle.runtime
+    token_ids = message_token_ids(encoded)
+    message_batches = [
+        pad_tokens([token_ids[i] for i in batch])
+        for batch in bucketed_batches([len(ids) for ids in token_ids], runtime.message_batch_size)
     ]
-    session = scorer.content_session
+    conversation_batches = [
+        pad_conversations([embeddings[i] for i in batch], [encoded[i].roles for i in batch])
+        for batch in bucketed_batches([len(c.roles) for c in encoded], runtime.conversation_batch_size)
+    ]
+    encoder, conversation = scorer.encoder_session, scorer.conversation_session
     started = time.perf_counter()
-    for input_ids, attention in batches:
-        session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention})
+    for input_ids, attention in message_batches:
+        encoder.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
+    for padded, roles in conversation_batches:
+        conversation.run(["logits"], {"embeddings": padded, "roles": roles})
     return time.perf_counter() - started
 
 
-def hf_pipeline(model_dir: Path, texts: list[str], max_length: int, batch_size: int | None) -> float:
-    from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast, pipeline
+def hf_pipeline(
+    model_dir: Path, encoded: Sequence[EncodedConversation], texts: list[str], max_tokens: int, batch_size: int | None
+) -> float:
+    from transformers import PreTrainedTokenizerFast, pipeline
+
+    from training.model import load_content_model
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(model_dir / "tokenizer.json"),
@@ -82,44 +113,57 @@ def hf_pipeline(model_dir: Path, texts: list[str], max_length: int, batch_size: 
         pad_token="[PAD]",
         mask_token="[MASK]",
     )
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    classify = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
-    options = {"top_k": None, "function_to_apply": "sigmoid", "truncation": True, "max_length": max_length}
+    encoder, model = load_content_model(model_dir)
+    extract = pipeline("feature-extraction", model=encoder.bert, tokenizer=tokenizer, device="cpu")
+    tokenize = {"truncation": True, "max_length": max_tokens}
+    options: dict = {"tokenize_kwargs": tokenize, "return_tensors": True}
     if batch_size:
         options["batch_size"] = batch_size
-    classify(texts[:4], **options)  # warm-up
+    extract(texts[:4], **options)  # warm-up
     started = time.perf_counter()
-    results = classify(texts, **options)
+    states = extract(texts, **options)  # per text: 1 x tokens (padded to its batch's longest) x dim
+    lengths = [sum(mask) for mask in tokenizer(texts, **tokenize)["attention_mask"]]
+    pooled = torch.stack([s[0, :n].mean(dim=0) for s, n in zip(states, lengths, strict=True)]).numpy()
+    with torch.inference_mode():
+        logits = [
+            model(torch.from_numpy(e)[None], torch.tensor([c.roles]))
+            for e, c in zip(per_conversation(pooled, encoded), encoded, strict=True)
+        ]
     elapsed = time.perf_counter() - started
-    assert len(results) == len(texts)
+    assert len(logits) == len(encoded)
     return elapsed
 
 
-def torch_eager(model_dir: Path, windows: list, max_length: int, batch_size: int) -> float:
-    from transformers import AutoModelForSequenceClassification
+def torch_eager(
+    model_dir: Path,
+    encoded: Sequence[EncodedConversation],
+    max_tokens: int,
+    message_batch_size: int,
+    conversation_batch_size: int,
+) -> float:
+    from training.finetune import predict_logits
+    from training.model import load_content_model
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    encoder, model = load_content_model(model_dir)
+    token_ids = message_token_ids(encoded)
     batches = []
-    for start in range(0, len(windows), batch_size):
-        chunk = windows[start : start + batch_size]
-        input_ids = torch.zeros((len(chunk), max_length), dtype=torch.long)
-        attention = torch.zeros((len(chunk), max_length), dtype=torch.long)
-        for row, window in enumerate(chunk):
-            input_ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
-            attention[row, : len(window.input_ids)] = 1
-        batches.append((input_ids, attention))
+    for start in range(0, len(token_ids), message_batch_size):
+        input_ids, attention = pad_tokens(token_ids[start : start + message_batch_size])
+        widen = ((0, 0), (0, max_tokens - input_ids.shape[1]))
+        batches.append((torch.from_numpy(np.pad(input_ids, widen)), torch.from_numpy(np.pad(attention, widen))))
+    roles = [c.roles for c in encoded]
     with torch.inference_mode():
-        model(input_ids=batches[0][0][:2], attention_mask=batches[0][1][:2])  # warm-up
+        encoder(batches[0][0][:2], batches[0][1][:2])  # warm-up
         started = time.perf_counter()
-        for input_ids, attention in batches:
-            model(input_ids=input_ids, attention_mask=attention)
+        embeddings = torch.cat([encoder(input_ids, attention) for input_ids, attention in batches]).numpy()
+        predict_logits(model, per_conversation(embeddings, encoded), roles, conversation_batch_size)
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, default=Path("models/bundle"))
-    parser.add_argument("--model", type=Path, default=Path("models/transformer"), help="fine-tuned torch model")
+    parser.add_argument("--model", type=Path, default=Path("models/transformer"), help="trained torch model")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=None, help="default: the bundle's runtime threads")
@@ -128,6 +172,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
 
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()  # no load reports or progress bars: numbers only
+    transformers_logging.disable_progress_bar()
     bundle = load_bundle(args.bundle)
     threads = args.threads or bundle.runtime.intra_op_threads
     torch.set_num_threads(threads)
@@ -135,16 +183,16 @@ def main() -> None:
     records = conversations(args.params, args.conversations)
     parsed = [parse_record(r, bundle.limits) for r in records]
     readable = [c for c in parsed if c.opt_in]
-    messages = sum(len(c.messages) for c in readable)
-    windows = [w for ws in scorer.windower.windows(readable) for w in ws]
-    tokens = sum(len(w.input_ids) for w in windows)
-    decode = scorer.windower.tokenizer.decode
-    texts = [decode(list(w.input_ids[1:-1]), skip_special_tokens=False) for w in windows]
-    max_length, batch_size = bundle.window.max_length, bundle.runtime.batch_size
+    encoded = scorer.tokenizer.encode(readable)
+    messages = sum(len(c.roles) for c in encoded)
+    tokens = sum(len(ids) for ids in message_token_ids(encoded))
+    texts = [normalize(m.text) for c in readable for m in c.messages]
+    embeddings = scorer.embeddings(encoded)  # the ceiling's conversation-model inputs
+    max_tokens, runtime = bundle.message.max_tokens, bundle.runtime
     skip = set(filter(None, args.skip.split(",")))
     print(
-        f"{len(records)} conversations ({len(readable)} with consent), {messages} messages, {len(windows)} windows, "
-        f"{tokens / len(windows):.1f} tokens per window; {threads} threads; model {bundle.model_version}",
+        f"{len(records)} conversations ({len(readable)} with consent), {messages} messages, "
+        f"{tokens / messages:.1f} tokens per message; {threads} threads; model {bundle.model_version}",
         flush=True,
     )
 
@@ -156,33 +204,35 @@ def main() -> None:
         ours(scorer, warm, Path(folder))  # warm-up: the first session runs allocate
         for _ in range(args.repeat):
             seconds["a"] = min(seconds.get("a", float("inf")), ours(scorer, source, Path(folder)))
-            seconds["d"] = min(seconds.get("d", float("inf")), ceiling(scorer, windows))
+            seconds["d"] = min(seconds.get("d", float("inf")), ceiling(scorer, encoded, embeddings))
             print(f"  (a) {seconds['a']:.1f} s, (d) {seconds['d']:.1f} s", flush=True)
     if "c" not in skip:
-        seconds["c"] = torch_eager(args.model, windows, max_length, batch_size)
+        seconds["c"] = torch_eager(
+            args.model, encoded, max_tokens, runtime.message_batch_size, runtime.conversation_batch_size
+        )
         print(f"  (c) {seconds['c']:.1f} s", flush=True)
     if "b32" not in skip:
-        seconds["b32"] = hf_pipeline(args.model, texts, max_length, batch_size)
-        print(f"  (b, batch_size={batch_size}) {seconds['b32']:.1f} s", flush=True)
+        seconds["b32"] = hf_pipeline(args.model, encoded, texts, max_tokens, runtime.message_batch_size)
+        print(f"  (b, batch_size={runtime.message_batch_size}) {seconds['b32']:.1f} s", flush=True)
     if "b" not in skip:
-        seconds["b"] = hf_pipeline(args.model, texts, max_length, None)
+        seconds["b"] = hf_pipeline(args.model, encoded, texts, max_tokens, None)
         print(f"  (b) {seconds['b']:.1f} s", flush=True)
 
     names = {
-        "a": "(a) grooming-risk score, file to file (ONNX int8, bucketed)",
-        "b": "(b) transformers pipeline, one text at a time",
-        "b32": f"(b') transformers pipeline, batch_size={batch_size}",
-        "c": f"(c) torch eager fp32, padded to {max_length}, batches of {batch_size}",
+        "a": "(a) grooming-risk score, file to file (ONNX int8 encoder + GRU, bucketed)",
+        "b": "(b) transformers pipeline, one text at a time, + torch GRU",
+        "b32": f"(b') transformers pipeline, batch_size={runtime.message_batch_size}, + torch GRU",
+        "c": f"(c) torch eager fp32, padded to {max_tokens}, batches of {runtime.message_batch_size}",
         "d": "(d) ceiling: ONNX Runtime alone, pre-tokenised, pre-bucketed",
     }
     print()
-    print("| engine | seconds | windows/s | messages/s | time vs (a) |")
+    print("| engine | seconds | conversations/s | messages/s | time vs (a) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for key in ("a", "b", "b32", "c", "d"):
         if key in seconds:
             s = seconds[key]
             print(
-                f"| {names[key]} | {s:.1f} | {len(windows) / s:.1f} | {messages / s:.1f} | "
+                f"| {names[key]} | {s:.1f} | {len(readable) / s:.1f} | {messages / s:.1f} | "
                 f"{seconds[key] / seconds['a']:.2f}x |"
             )
     print()
@@ -193,7 +243,7 @@ def main() -> None:
     print(f"target (a) >= 70% of (d): {share:.0%} -> {'met' if share >= 0.7 else 'MISSED'}")
     if args.json:
         args.json.write_text(
-            json.dumps({"seconds": seconds, "messages": messages, "windows": len(windows), "threads": threads})
+            json.dumps({"seconds": seconds, "messages": messages, "conversations": len(readable), "threads": threads})
         )
 
 

@@ -1,10 +1,15 @@
-"""Training throughput of the transformer on this machine: windows/s and where the time goes.
+"""Training throughput of the content model on this machine: messages/s and where the time goes.
 
     python benchmarks/train_speed.py [--params params.yaml] [--profile PROFILE]
 
-Trains `benchmarks.train_steps` batches (after `benchmarks.warmup_steps`) on windows of the
-synthetic validation split, exactly as `training.finetune` batches them, and prints the share
-of time in data preparation, forward, backward and the optimizer step.
+Training has two phases (training/finetune.py), measured on the synthetic validation split:
+1. encoding: the frozen message encoder embeds every message once, with `embed_messages` in
+   batches of `transformer.encode_batch_size` (messages/s);
+2. the conversation model: `benchmarks.train_steps` batches (after `benchmarks.warmup_steps`)
+   over the cached embeddings, batched exactly as `training.finetune.fit` batches them, with the
+   share of time in data preparation, forward (and loss), backward and the optimizer step
+   (gradient clipping included); conversations/s and messages/s.
+Numbers only: no text is printed.
 """
 
 from __future__ import annotations
@@ -18,14 +23,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
+from transformers.utils import logging as transformers_logging
 
 from serving.params import load_params
-from serving.schema import labels_of, parse_record, with_consent
-from serving.scorer import pad_batch
-from serving.text import Windower, load_tokenizer
+from serving.schema import LABELS, labels_of, parse_record, with_consent
+from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import synthetic
 from training.config import training_params
-from training.finetune import build_model, pretrained_path, set_seed, shuffled_buckets, window_set
+from training.finetune import (
+    MessageSet,
+    embed_messages,
+    epoch_batches,
+    message_targets,
+    positive_weights,
+    pretrained_path,
+    set_seed,
+    training_batch,
+    training_loss,
+)
+from training.model import ConversationModel, MessageEncoder, build_encoder
 
 
 def main() -> None:
@@ -33,6 +49,8 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--profile", default=None)
     args = parser.parse_args()
+    transformers_logging.set_verbosity_error()  # no load reports or progress bars: numbers only
+    transformers_logging.disable_progress_bar()
     params, _ = training_params(args.params, args.profile)
     bench = load_params(args.params, args.profile)["benchmarks"]
     config = params.transformer
@@ -41,49 +59,78 @@ def main() -> None:
 
     records = synthetic.generate_split(params.generate, "validation")
     conversations = with_consent([parse_record(r, params.limits) for r in records])
-    labels_of(conversations)
-    windower = Windower(load_tokenizer(str(pretrained_path() / "tokenizer.json")), params.window)
-    windows = window_set(windower, conversations)
-    model = build_model(config, windower.tokenizer.get_vocab_size())
+    labels = labels_of(conversations)
+    weights = pretrained_path()
+    tokenizer = MessageTokenizer(load_tokenizer(str(weights / "tokenizer.json")), params.message)
+    encoder = MessageEncoder(build_encoder(config, tokenizer.tokenizer.get_vocab_size(), str(weights)))
+    encoded = tokenizer.encode(conversations)
+    token_ids = message_token_ids(encoded)
+
+    # Phase 1: the frozen encoder, once over every message (after a warm-up batch).
+    embed_messages(encoder, token_ids[: config.encode_batch_size], config.encode_batch_size)
+    started = time.perf_counter()
+    embeddings = embed_messages(encoder, token_ids, config.encode_batch_size)
+    encode_seconds = time.perf_counter() - started
+    data = MessageSet(
+        embeddings=per_conversation(embeddings, encoded),
+        roles=[c.roles for c in encoded],
+        targets=[message_targets(c) for c in conversations],
+        labels=np.asarray(labels),
+    )
+
+    # Phase 2: the conversation model, step by step as `fit` runs it.
+    model = ConversationModel(encoder.dim, config.hidden_size, config.dropout, len(LABELS))
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    lengths = [len(w.input_ids) for w in windows.windows]
     rng = np.random.default_rng(params.seed)
-    batches = shuffled_buckets(lengths, config.batch_size, config.bucket_pool_batches, rng)
+    pos_weight = torch.tensor(positive_weights(data, config.max_positive_weight), dtype=torch.float32)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     needed = bench["warmup_steps"] + bench["train_steps"]
-    batches = (batches * (needed // len(batches) + 1))[:needed]
+    batches: list[np.ndarray] = []
+    while len(batches) < needed:  # epochs as `fit` runs them
+        batches += epoch_batches(len(data.embeddings), config.batch_size, rng)
+    batches = batches[:needed]
 
     timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
-    seen = 0
+    conversations_seen, messages_seen = 0, 0
     for step, batch in enumerate(batches):
         measured = step >= bench["warmup_steps"]
         t0 = time.perf_counter()
-        input_ids, attention = pad_batch([windows.windows[i] for i in batch])
-        inputs = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention)}
-        targets = torch.from_numpy(windows.targets[batch])
+        inputs, roles, targets, mask = training_batch(data, batch)
         t1 = time.perf_counter()
-        loss = loss_fn(model(**inputs).logits, targets)
+        loss = training_loss(loss_fn, model(inputs, roles), targets, mask, config.signal_loss_weight)
         t2 = time.perf_counter()
         optimizer.zero_grad()
         loss.backward()
         t3 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         t4 = time.perf_counter()
         if measured:
             for name, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 timings[name] += seconds
-            seen += len(batch)
+            conversations_seen += len(batch)
+            messages_seen += int(mask.sum())
     total = sum(timings.values())
-    mean_length = np.mean([lengths[i] for batch in batches for i in batch])
     print(
-        f"model: {config.init}, threads {config.threads}, batch {config.batch_size}, "
-        f"max_length {params.window.max_length}"
+        f"model: encoder {config.init} (dim {encoder.dim}, frozen), GRU hidden {config.hidden_size}, "
+        f"threads {config.threads}, max_tokens {params.message.max_tokens}"
     )
-    print(f"windows: {seen} in {bench['train_steps']} steps, mean length {mean_length:.1f} tokens")
-    print(f"throughput: {seen / total:.1f} training windows/s ({total:.1f} s)")
+    print(
+        f"encoding: {len(token_ids)} messages of {len(conversations)} conversations, "
+        f"mean {np.mean([len(ids) for ids in token_ids]):.1f} tokens, batches of {config.encode_batch_size}: "
+        f"{len(token_ids) / encode_seconds:.1f} messages/s ({encode_seconds:.1f} s)"
+    )
+    print(
+        f"training: {conversations_seen} conversations, {messages_seen} messages in {bench['train_steps']} steps "
+        f"of {config.batch_size} conversations, mean {messages_seen / conversations_seen:.1f} messages"
+    )
+    print(
+        f"throughput: {conversations_seen / total:.1f} training conversations/s, "
+        f"{messages_seen / total:.1f} messages/s ({total:.2f} s)"
+    )
     for name, seconds in timings.items():
-        print(f"  {name:<10} {seconds:7.2f} s  {100 * seconds / total:5.1f}%")
+        print(f"  {name:<10} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,8 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
                     ("Developed by", "the grooming-risk project"),
                     (
                         "Model type",
-                        "windowed transformer classifier (risk + 9 signal heads) fused with a metadata "
-                        "model, exported to int8 ONNX",
+                        "frozen sentence encoder (all-MiniLM-L6-v2, int8 ONNX) under a causal GRU over the "
+                        "messages (risk so far + 9 signal heads), fused with a metadata model",
                     ),
                     ("Language(s) (NLP)", "English"),
                     ("License", "Apache-2.0"),
@@ -127,8 +127,8 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             ),
             "<h4>Training Procedure</h4><h5>Preprocessing</h5>",
             _p(
-                "Normalised text in token windows (<code>serving/text.py</code>), "
-                f"window {_code(manifest.get('window'))}."
+                "Each message normalised and tokenised on its own (<code>serving/text.py</code>), "
+                f"{_code(manifest.get('message'))}."
             ),
             "<h5>Metadata features</h5>",
             _p(
@@ -166,8 +166,10 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             MORE,
             "<h3>Technical Specifications</h3><h4>Model Architecture and Objective</h4>",
             _p(
-                "BERT-style encoder with a multi-label head (risk and nine signals) over token windows; a "
-                "conversation's content logit is its highest window logit; Platt calibration and risk bands "
+                "all-MiniLM-L6-v2, frozen, embeds each message (mean of its token states); a one-way GRU reads "
+                "the embeddings in order with each sender's role and gives after every message the risk so far "
+                "and that message's signals (binary cross-entropy, class-weighted); a conversation's content "
+                "logit is its risk after the last message; Platt calibration and risk bands "
                 f"fitted on {escape(str(fitted_on.get('calibration', 'validation')))}; a logistic fusion with the "
                 f"metadata model fitted on {escape(', '.join(fitted_on.get('fusion', ['validation'])))}."
             ),

@@ -424,7 +424,7 @@ def _provenance(metrics: dict, manifest: dict) -> str:
             "registered model",
             f"{registry.get('name')} v{registry.get('version')}" if registry.get("version") else "n/a",
         ],
-        ["window", json.dumps(manifest.get("window"))],
+        ["message", json.dumps(manifest.get("message"))],
     ]
     thresholds = [[mode, t["high"], t["medium"]] for mode, t in manifest.get("thresholds", {}).items()]
     export = metrics.get("export", {})

@@ -1,4 +1,4 @@
-"""The grooming-risk runtime: validate reports, window them, score them with a verified ONNX bundle.
+"""The grooming-risk runtime: validate reports, tokenise their messages, score them with a verified ONNX bundle.
 
 Depends on onnxruntime, tokenizers, numpy and pyarrow only; never on torch.
 """

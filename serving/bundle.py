@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from serving.schema import MODE_CONTENT, MODE_METADATA, Limits
-from serving.text import WindowParams
+from serving.text import MessageParams
 
-FORMAT_VERSION = 1
+# 2: a message encoder and a conversation model replace the window model.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-CONTENT_MODEL = "model.onnx"
+ENCODER_MODEL = "encoder.onnx"
+CONVERSATION_MODEL = "conversation.onnx"
 METADATA_MODEL = "metadata_model.onnx"
 TOKENIZER = "tokenizer.json"
-REQUIRED_FILES = (CONTENT_MODEL, METADATA_MODEL, TOKENIZER)
+REQUIRED_FILES = (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER)
 
 
 class BundleError(RuntimeError):
@@ -62,7 +64,8 @@ class Bands:
 
 @dataclass(frozen=True)
 class Runtime:
-    batch_size: int
+    message_batch_size: int  # messages per encoder batch
+    conversation_batch_size: int  # conversations per conversation-model batch
     intra_op_threads: int
     top_messages: int
     chunk_records: int
@@ -85,8 +88,8 @@ class Bundle:
         return self.manifest["labels"]
 
     @property
-    def window(self) -> WindowParams:
-        return WindowParams(**self.manifest["window"])
+    def message(self) -> MessageParams:
+        return MessageParams(**self.manifest["message"])
 
     @property
     def limits(self) -> Limits:
@@ -124,7 +127,7 @@ MANIFEST_FIELDS: dict[str, type] = {
     "files": dict,
     "model_version": str,
     "labels": list,
-    "window": dict,
+    "message": dict,
     "limits": dict,
     "runtime": dict,
     "calibration": dict,
@@ -141,7 +144,7 @@ def _check_manifest_fields(manifest: dict[str, Any]) -> None:
             raise BundleError(f"bundle manifest field {name!r} is missing or not a JSON {kind.__name__}")
     try:
         bundle = Bundle(Path("."), "", manifest)
-        bundle.window, bundle.limits, bundle.runtime, bundle.fusion  # noqa: B018 - each builds and checks a section
+        bundle.message, bundle.limits, bundle.runtime, bundle.fusion  # noqa: B018 - each builds and checks a section
         bundle.content_calibration, bundle.metadata_calibration  # noqa: B018
         for mode in (MODE_CONTENT, MODE_METADATA):
             bundle.bands(mode)

@@ -21,10 +21,10 @@ from serving.scorer import Explanation, Scorer, explain
 from serving.sources import ChunkReader, Plan, decode_chunk
 
 BAND_RANK = {"high": 0, "medium": 1, "low": 2}
-# A long conversation shows its top window, the alert message and this many messages around them.
+# A long conversation shows the messages that drove its score, the alert message and this many around them.
 CONTEXT_MESSAGES = 5
 SHOW_ALL_UP_TO = 60
-PRESENT = 0.5  # a signal probability at or above which the window expresses the signal
+PRESENT = 0.5  # a signal probability at or above which the conversation expresses the signal
 
 
 def priority(record: dict[str, Any]) -> tuple[int, float, str]:
@@ -103,12 +103,12 @@ def _e(value: Any) -> str:
 
 
 def _highlights(explanation: Explanation, count: int) -> dict[int, tuple[float, list[str]]]:
-    """The `count` messages whose removal lowers the window's risk most (only those that lower
-    it), each with the signals present in the window that fall most without it."""
+    """The `count` messages whose removal lowers the conversation's risk most (only those that
+    lower it), each with the signals present in the conversation that fall most without it."""
     ranked = sorted(explanation.messages, key=lambda m: -m.risk_drop)
     result = {}
     for message in [m for m in ranked if m.risk_drop > 0][:count]:
-        present = [s for s, p in explanation.window_signals.items() if p >= PRESENT and message.signal_drops[s] > 0]
+        present = [s for s, p in explanation.signals.items() if p >= PRESENT and message.signal_drops[s] > 0]
         signals = sorted(present, key=lambda s: -message.signal_drops[s])[:3]
         result[message.index] = (message.risk_drop, signals)
     return result
@@ -131,9 +131,8 @@ def _messages(
     conversation: Conversation, record: dict[str, Any], explanation: Explanation | None, top_messages: int
 ) -> str:
     highlights = _highlights(explanation, top_messages) if explanation else {}
-    window = range(explanation.window_start, explanation.window_end + 1) if explanation else range(0)
     alert = record.get("alert_message_index")
-    keep = [*window, *highlights, *(record.get("top_message_indices") or []), *([alert] if alert is not None else [])]
+    keep = [*highlights, *(record.get("top_message_indices") or []), *([alert] if alert is not None else [])]
     rows, previous = [], -1
     for index in _shown_indices(len(conversation.messages), keep):
         if index > previous + 1:
@@ -141,8 +140,6 @@ def _messages(
         previous = index
         message = conversation.messages[index]
         classes, notes = [], []
-        if index in window:
-            classes.append("window")
         if index in highlights:
             drop, signals = highlights[index]
             classes.append("driver")
@@ -152,7 +149,7 @@ def _messages(
             notes.append('<span class="alert">alert threshold crossed here</span>')
         if explanation is None and index in (record.get("top_message_indices") or []):
             classes.append("driver")
-            notes.append('<span class="drop">ends a top window</span>')
+            notes.append('<span class="drop">top message</span>')
         rows.append(
             f'<tr class="{" ".join(classes)}"><td class="i">{index}</td><td>{_e(message.role)}'
             f'<div class="ts">{_e(message.ts or "")}</div></td>'
@@ -178,7 +175,7 @@ def _section(
         f'<h2><span class="rank">#{rank}</span> {_e(record["conversation_id"])} '
         f'<span class="band {_e(band)}">{_e(band)}</span> <span class="score">{record["risk_score"]:.4f}</span></h2>'
         f'<p class="meta">{_e(record["mode"])} · {_e(file_name)} line {line} · alert at message '
-        f"{_e(record['alert_message_index'])} · top windows end at {_e(record['top_message_indices'])}</p>"
+        f"{_e(record['alert_message_index'])} · top messages {_e(record['top_message_indices'])}</p>"
     )
     if record["mode"] == MODE_METADATA or conversation is None or not conversation.opt_in:
         metadata = (
@@ -200,7 +197,7 @@ def _section(
     note = (
         ""
         if explanation
-        else '<p class="note">Occlusion unavailable for this conversation: marked are the ends of its top windows.</p>'
+        else '<p class="note">Occlusion unavailable for this conversation: marked are its top messages.</p>'
     )
     top_messages = scorer.bundle.runtime.top_messages
     return (
@@ -219,7 +216,7 @@ section.high{border-left-color:#b00020}section.medium{border-left-color:#e08a00}
 table{border-collapse:collapse;width:100%}
 td,th{border-top:1px solid #eee;padding:.25em .5em;vertical-align:top;text-align:left}
 td.i{color:#888;width:2em}td.text{unicode-bidi:isolate;white-space:pre-wrap;overflow-wrap:anywhere;width:60%}
-tr.window{background:#fff8e1}tr.driver{background:#ffd54f}
+tr.driver{background:#ffd54f}
 .signal,.weak,.drop,.alert{display:inline-block;margin:.1em .3em .1em 0;padding:0 .4em;border-radius:3px;font-size:85%}
 .signal{background:#3949ab;color:#fff}.weak{background:#eee;color:#555}.drop{background:#fff;border:1px solid #c90}
 .alert{background:#b00020;color:#fff}.note{background:#f3f3f3;padding:.4em .8em}
@@ -244,16 +241,15 @@ highest-priority conversations, by band, then score.</p>
 <li><strong>Score</strong>: the calibrated probability that the conversation shows grooming risk; the band
 comes from thresholds chosen on validation data.</li>
 <li><strong>Signals</strong>: the model's probability of each escalation signal anywhere in the conversation
-(its highest window); dark when at least {PRESENT}.</li>
-<li><strong>Shaded messages</strong> form the window (the run of messages the model reads at once) that scored
-highest. <strong>Highlighted</strong> messages are the at most {bundle.runtime.top_messages} whose removal
-lowers that window's risk logit most: each message of the window was removed in turn and the window scored
-again (occlusion). The number is how much the logit falls without the message; the signals beside it are the
-window's signals that fall most without it. This is the model's attribution within one window, not proof:
-context before the window, and messages that only matter together, can drive a score too.</li>
-<li><strong>Alert</strong>: the first message at which the running score crossed the alert (medium)
-threshold. In the scores file, <code>top_message_indices</code> are the last messages of the
-highest-scoring windows: where the score peaked.</li>
+(its most likely message); dark when at least {PRESENT}.</li>
+<li><strong>Highlighted</strong> messages are the at most {bundle.runtime.top_messages} whose removal lowers
+the conversation's risk logit most: each message was removed in turn and the conversation scored again
+(occlusion). The number is how much the logit falls without the message; the signals beside it are the
+conversation's signals that fall most without it. This is the model's attribution, not proof: messages that
+only matter together can drive a score while each alone seems to matter little.</li>
+<li><strong>Alert</strong>: the first message at which the running score (the model reads the messages in
+order) crossed the alert (medium) threshold. In the scores file, <code>top_message_indices</code> are the
+messages the model reads most strongly as escalation moves.</li>
 <li>Records without consent are scored on metadata alone and show no message.</li>
 </ul></details>
 {"".join(sections)}

@@ -1,5 +1,5 @@
-"""ONNX Runtime inference: windows in length-bucketed batches, aggregated per conversation,
-fused with the metadata model and banded."""
+"""ONNX Runtime inference: messages encoded in length-bucketed batches, read in order by the
+conversation model, fused with the metadata model and banded."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import (
-    CONTENT_MODEL,
+    CONVERSATION_MODEL,
+    ENCODER_MODEL,
     METADATA_MODEL,
     TOKENIZER,
     Bands,
@@ -21,7 +22,16 @@ from serving.bundle import (
 )
 from serving.features import METADATA_FEATURES, metadata_matrix
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
-from serving.text import Window, Windower, load_tokenizer, render_message
+from serving.text import (
+    EncodedConversation,
+    MessageTokenizer,
+    bucketed_batches,
+    load_tokenizer,
+    message_token_ids,
+    pad_conversations,
+    pad_tokens,
+    per_conversation,
+)
 
 _LOGIT_CLIP = 1e-7
 
@@ -101,42 +111,42 @@ def _session(bundle: Bundle, name: str, threads: int) -> ort.InferenceSession:
     return session
 
 
-def bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Indices grouped into batches of similar length, so padding stays small."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def max_per_conversation(window_values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """The largest window value of each conversation: how window scores aggregate, because
-    escalation anywhere in a conversation is what a reviewer must see."""
-    result = np.full(count, -np.inf)
-    np.maximum.at(result, owner, np.asarray(window_values, dtype=np.float64))
-    return result
-
-
-def pad_batch(windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
-    """`input_ids` and `attention_mask` (int64) of windows right-padded to the longest."""
-    width = max(len(w.input_ids) for w in windows)
-    input_ids = np.zeros((len(windows), width), dtype=np.int64)
-    attention = np.zeros((len(windows), width), dtype=np.int64)
-    for row, window in enumerate(windows):
-        input_ids[row, : len(window.input_ids)] = window.input_ids
-        attention[row, : len(window.input_ids)] = 1
-    return input_ids, attention
-
-
-def session_logits(
-    session: ort.InferenceSession, windows: Sequence[Window], batch_size: int, labels: int
+def session_embeddings(
+    session: ort.InferenceSession, token_ids: Sequence[Sequence[int]], batch_size: int
 ) -> np.ndarray:
-    """Logits (len(windows) x labels) of a content-model session, in length-bucketed batches."""
-    out = np.zeros((len(windows), labels), dtype=np.float32)
-    lengths = [len(w.input_ids) for w in windows]
-    for batch in bucketed_batches(lengths, batch_size):
-        input_ids, attention = pad_batch([windows[i] for i in batch])
-        (logits,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention})
-        out[batch] = logits
+    """Embeddings (len(token_ids) x dim) of messages from an encoder session, in length-bucketed
+    batches. Each message is encoded on its own, so its embedding never depends on another."""
+    dim = session.get_outputs()[0].shape[-1]
+    out = np.zeros((len(token_ids), dim), dtype=np.float32)
+    for batch in bucketed_batches([len(ids) for ids in token_ids], batch_size):
+        input_ids, attention = pad_tokens([token_ids[i] for i in batch])
+        (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
+        out[batch] = embeddings
     return out
+
+
+def session_conversation_logits(
+    session: ort.InferenceSession,
+    embeddings: Sequence[np.ndarray],
+    roles: Sequence[Sequence[int]],
+    batch_size: int,
+) -> list[np.ndarray]:
+    """The per-message logits (messages x labels) of each conversation from a conversation-model
+    session, in batches of conversations of similar length: row i is the risk so far and the
+    signals of message i, read with every message before it."""
+    out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(embeddings)
+    for batch in bucketed_batches([len(e) for e in embeddings], batch_size):
+        padded, padded_roles = pad_conversations([embeddings[i] for i in batch], [roles[i] for i in batch])
+        (logits,) = session.run(["logits"], {"embeddings": padded, "roles": padded_roles})
+        for row, index in enumerate(batch):
+            out[index] = logits[row, : len(embeddings[index])]
+    return out
+
+
+def final_risk_logits(message_logits: Sequence[np.ndarray]) -> np.ndarray:
+    """A conversation's content logit: its risk logit after the last message, which the causal
+    conversation model reads with the whole conversation before it."""
+    return np.asarray([logits[-1, 0] for logits in message_logits], dtype=np.float64)
 
 
 class Scorer:
@@ -145,13 +155,15 @@ class Scorer:
     def __init__(
         self,
         bundle: Bundle,
-        windower: Windower,
-        content_session: ort.InferenceSession,
+        tokenizer: MessageTokenizer,
+        encoder_session: ort.InferenceSession,
+        conversation_session: ort.InferenceSession,
         metadata_session: ort.InferenceSession,
     ) -> None:
         self.bundle = bundle
-        self.windower = windower
-        self.content_session = content_session
+        self.tokenizer = tokenizer
+        self.encoder_session = encoder_session
+        self.conversation_session = conversation_session
         self.metadata_session = metadata_session
 
     @classmethod
@@ -160,17 +172,33 @@ class Scorer:
         if tuple(bundle.metadata_features) != METADATA_FEATURES:
             raise BundleError("bundle metadata features differ from this scorer's")
         threads = threads or bundle.runtime.intra_op_threads
-        windower = Windower(load_tokenizer(str(bundle.file(TOKENIZER))), bundle.window)
         return cls(
             bundle,
-            windower,
-            _session(bundle, CONTENT_MODEL, threads),
+            MessageTokenizer(load_tokenizer(str(bundle.file(TOKENIZER))), bundle.message),
+            _session(bundle, ENCODER_MODEL, threads),
+            _session(bundle, CONVERSATION_MODEL, threads),
             _session(bundle, METADATA_MODEL, threads),
         )
 
-    def window_logits(self, windows: Sequence[Window]) -> np.ndarray:
-        """Model logits of each window, shape (len(windows), len(labels))."""
-        return session_logits(self.content_session, windows, self.bundle.runtime.batch_size, len(self.bundle.labels))
+    def embeddings(self, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
+        """The message embeddings (messages x dim) of each encoded conversation."""
+        if not encoded:
+            return []
+        vectors = session_embeddings(
+            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size
+        )
+        return per_conversation(vectors, encoded)
+
+    def conversation_logits(self, embeddings: Sequence[np.ndarray], roles: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Per-message logits (messages x labels) of conversations given their message embeddings."""
+        return session_conversation_logits(
+            self.conversation_session, embeddings, roles, self.bundle.runtime.conversation_batch_size
+        )
+
+    def message_logits(self, conversations: Sequence[Conversation]) -> list[np.ndarray]:
+        """Per-message logits of each conversation; the caller passes only records with consent."""
+        encoded = self.tokenizer.encode(conversations)
+        return self.conversation_logits(self.embeddings(encoded), [c.roles for c in encoded])
 
     def metadata_logits(self, conversations: Sequence[Conversation]) -> np.ndarray:
         """Logit of the metadata model's risk probability for each conversation."""
@@ -181,44 +209,34 @@ class Scorer:
         return logit(probabilities[:, 1])
 
     def content_logits(self, conversations: Sequence[Conversation]) -> np.ndarray:
-        """The uncalibrated content logit of each conversation: its highest window risk logit.
+        """The uncalibrated content logit of each conversation (its risk after the last message).
         For calibration on labelled data; the caller passes only records with consent."""
-        windows = self.windower.windows(conversations)
-        logits = self.window_logits([w for conversation_windows in windows for w in conversation_windows])
-        owner = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
-        return max_per_conversation(logits[:, 0], owner, len(windows))
+        return final_risk_logits(self.message_logits(conversations))
 
     def score(self, conversations: Sequence[Conversation]) -> list[ConversationScore]:
         """Score a batch; conversations without consent are scored on metadata alone and
         their messages never reach the tokenizer."""
         metadata = self.metadata_logits(conversations)
         readable = [i for i, c in enumerate(conversations) if c.opt_in]
-        windows = self.windower.windows([conversations[i] for i in readable])
-        flat = [w for conversation_windows in windows for w in conversation_windows]
-        logits = self.window_logits(flat)
+        logits = self.message_logits([conversations[i] for i in readable])
         results: list[ConversationScore | None] = [None] * len(conversations)
-        offset = 0
-        for index, conversation_windows in zip(readable, windows, strict=True):
-            count = len(conversation_windows)
-            results[index] = self._content_score(
-                conversations[index], conversation_windows, logits[offset : offset + count], metadata[index]
-            )
-            offset += count
+        for index, message_logits in zip(readable, logits, strict=True):
+            results[index] = self._content_score(conversations[index], message_logits, metadata[index])
         for index, conversation in enumerate(conversations):
             if results[index] is None:
                 results[index] = self._metadata_only_score(conversation, metadata[index])
         return results  # type: ignore[return-value]
 
     def _content_score(
-        self, conversation: Conversation, windows: list[Window], logits: np.ndarray, metadata_logit: float
+        self, conversation: Conversation, logits: np.ndarray, metadata_logit: float
     ) -> ConversationScore:
         bundle = self.bundle
-        risk_logits = logits[:, 0].astype(np.float64)
-        running_content = np.maximum.accumulate(risk_logits)
+        running_content = logits[:, 0].astype(np.float64)
         running_risk = fuse(bundle.fusion, running_content, metadata_logit)
         bands = bundle.bands(MODE_CONTENT)
         crossed = np.flatnonzero(running_risk >= bands.medium)
-        top = np.argsort(-risk_logits, kind="stable")[: bundle.runtime.top_messages]
+        # The messages the signal heads read most strongly as escalation moves.
+        top = np.argsort(-logits[:, 1:].max(axis=1), kind="stable")[: bundle.runtime.top_messages]
         signal_scores = sigmoid(logits[:, 1:].max(axis=0))
         risk_score = float(running_risk[-1])
         return ConversationScore(
@@ -226,8 +244,8 @@ class Scorer:
             risk_score=risk_score,
             risk_band=band(risk_score, bands),
             signals={name: float(s) for name, s in zip(SIGNALS, signal_scores, strict=True)},
-            alert_message_index=int(windows[crossed[0]].end) if crossed.size else None,
-            top_message_indices=[int(windows[i].end) for i in top],
+            alert_message_index=int(crossed[0]) if crossed.size else None,
+            top_message_indices=[int(i) for i in top],
             mode=MODE_CONTENT,
             content_score=float(platt(bundle.content_calibration, running_content[-1])),
             metadata_score=float(platt(bundle.metadata_calibration, metadata_logit)),
@@ -250,8 +268,8 @@ class Scorer:
 
 @dataclass(frozen=True)
 class MessageAttribution:
-    """What one message of a conversation's highest-scoring window contributed to it: the
-    window's risk logit, and each signal's probability, minus the same window's without it."""
+    """What one message contributed to its conversation's score: the final risk logit, and each
+    signal's probability, minus the same conversation's without that message."""
 
     index: int
     risk_drop: float
@@ -260,81 +278,44 @@ class MessageAttribution:
 
 @dataclass(frozen=True)
 class Explanation:
-    """Occlusion within the highest-scoring window: each of its messages removed in turn and the
-    window scored again, the full window in the same ONNX Runtime batch so that the int8 batch
-    effect cancels out of the differences."""
+    """Occlusion over a whole conversation: each message removed in turn and the conversation
+    model run again over the others. Messages are encoded alone, so no message is encoded twice
+    and the drops measure the conversation model's use of each message in its context."""
 
-    window_start: int
-    window_end: int
-    window_risk_logit: float
-    window_signals: dict[str, float]
+    risk_logit: float
+    signals: dict[str, float]
     messages: list[MessageAttribution]
 
 
-def _window_pieces(window: Window, message_ids: Sequence[Sequence[int]]) -> list[list[int]] | None:
-    """The token ids of each message of `window` as it holds them (the first may be cut to its
-    tail), or None if they do not rebuild the window exactly."""
-    inner = sum(len(ids) + 1 for ids in message_ids[1:])
-    first = len(window.input_ids) - 2 - inner
-    if first < 1 or first > len(message_ids[0]):
-        return None
-    pieces = [list(message_ids[0][-first:]), *(list(ids) for ids in message_ids[1:])]
-    return pieces
-
-
-def _join(pieces: Sequence[Sequence[int]], cls_id: int, sep_id: int) -> tuple[int, ...]:
-    ids = [cls_id]
-    for piece in pieces:
-        ids.extend(piece)
-        ids.append(sep_id)
-    return tuple(ids)
-
-
 def explain(scorer: Scorer, conversations: Sequence[Conversation]) -> list[Explanation | None]:
-    """Per-message occlusion within each conversation's highest-scoring window; None for a
-    conversation without consent (its text is never read) or whose window cannot be rebuilt.
-    Costs one extra window per message of the top window: for a review page, not for every record."""
+    """Per-message occlusion of each conversation; None for a conversation without consent (its
+    text is never read). A one-message conversation has no attributions: without its message
+    there is nothing left to score. Costs one conversation-model run per message: for a review page, not
+    for every record."""
     readable = [i for i, c in enumerate(conversations) if c.opt_in]
     result: list[Explanation | None] = [None] * len(conversations)
-    if not readable:
-        return result
-    windower, session = scorer.windower, scorer.content_session
-    labels = len(scorer.bundle.labels)
-    windows = windower.windows([conversations[i] for i in readable])
-    logits = scorer.window_logits([w for ws in windows for w in ws])
-    cls_id, sep_id = windower.tokenizer.token_to_id("[CLS]"), windower.tokenizer.token_to_id("[SEP]")
-    offset = 0
-    for index, conversation_windows in zip(readable, windows, strict=True):
-        top = conversation_windows[int(np.argmax(logits[offset : offset + len(conversation_windows), 0]))]
-        offset += len(conversation_windows)
-        messages = conversations[index].messages[top.start : top.end + 1]
-        rendered = [render_message(m.role, m.text) for m in messages]
-        encoded = [e.ids for e in windower.tokenizer.encode_batch(rendered, add_special_tokens=False)]
-        pieces = _window_pieces(top, encoded)
-        if pieces is None or _join(pieces, cls_id, sep_id) != top.input_ids:
-            continue
-        variants = [top] + [
-            Window(top.start, top.end, _join(pieces[:k] + pieces[k + 1 :], cls_id, sep_id)) for k in range(len(pieces))
-        ]
-        input_ids, attention = pad_batch(variants)
-        (out,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention})
-        out = out.astype(np.float64).reshape(len(variants), labels)
-        full_signals = sigmoid(out[0, 1:])
+    encoded = scorer.tokenizer.encode([conversations[i] for i in readable])
+    for index, conversation, embeddings in zip(readable, encoded, scorer.embeddings(encoded), strict=True):
+        count = len(conversation.roles)
+        keep = [list(range(count))] + [[j for j in range(count) if j != k] for k in range(count)]
+        variants = [embeddings[rows] for rows in keep if rows]
+        roles = [[conversation.roles[j] for j in rows] for rows in keep if rows]
+        logits = scorer.conversation_logits(variants, roles)
+        full_risk = float(logits[0][-1, 0])
+        full_signals = sigmoid(logits[0][:, 1:].max(axis=0))
         attributions = [
             MessageAttribution(
-                index=top.start + k,
-                risk_drop=float(out[0, 0] - out[k + 1, 0]),
+                index=k,
+                risk_drop=full_risk - float(without[-1, 0]),
                 signal_drops={
-                    name: float(full_signals[j] - sigmoid(out[k + 1, 1 + j])) for j, name in enumerate(SIGNALS)
+                    name: float(full_signals[j] - sigmoid(without[:, 1 + j].max())) for j, name in enumerate(SIGNALS)
                 },
             )
-            for k in range(len(pieces))
+            for k, without in enumerate(logits[1:])
         ]
         result[index] = Explanation(
-            window_start=top.start,
-            window_end=top.end,
-            window_risk_logit=float(out[0, 0]),
-            window_signals={name: float(p) for name, p in zip(SIGNALS, full_signals, strict=True)},
+            risk_logit=full_risk,
+            signals={name: float(p) for name, p in zip(SIGNALS, full_signals, strict=True)},
             messages=attributions,
         )
     return result

@@ -1,10 +1,10 @@
-"""Normalisation and windowing: the one implementation that training, evaluation and scoring call.
+"""Normalisation and message encoding: the one implementation that training, evaluation and
+scoring call.
 
-A window is the run of messages that ends at one point of the conversation, each message
-marked with its sender's role, truncated from the left to `max_length` tokens. Windows
-close every `stride_tokens` tokens (`stride_tokens >= max_length / 2` keeps the tokens
-encoded per conversation near twice its own count) and early enough that every message is
-read by some window.
+The content model reads a conversation one message at a time: each message is normalised and
+tokenised on its own (`[CLS] text [SEP]`, at most `max_tokens` tokens, cut at its end), and
+the sender's role travels beside it as a small integer. The conversation model puts the
+messages back in order (serving/scorer.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from tokenizers import Tokenizer
 
 from serving.schema import Conversation
@@ -21,6 +22,9 @@ from serving.schema import Conversation
 # Zero-width and bidi control characters are a cheap way to split words past a model.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
 _WHITESPACE = re.compile(r"\s+")
+
+# The role ids the conversation model reads; fixed, because a trained model depends on them.
+ROLE_IDS: dict[str, int] = {"reporter": 0, "reported": 1, "other": 2}
 
 
 def normalize(text: str) -> str:
@@ -31,102 +35,93 @@ def normalize(text: str) -> str:
 
 
 def render_message(role: str, text: str) -> str:
-    """A message as the model reads it: the sender's role, then the normalised text."""
+    """A message as one line of a document (the TF-IDF baseline's view): role, then normalised text."""
     return f"{role}: {normalize(text)}"
 
 
 @dataclass(frozen=True)
-class WindowParams:
-    max_length: int
-    stride_tokens: int
+class MessageParams:
+    max_tokens: int  # per message, [CLS] and [SEP] included
 
     def __post_init__(self) -> None:
-        if 2 * self.stride_tokens < self.max_length:
-            raise ValueError("window.stride_tokens must be at least half of window.max_length")
+        if self.max_tokens < 3:
+            raise ValueError("message.max_tokens must leave room for [CLS], one token and [SEP]")
 
 
 @dataclass(frozen=True)
-class Window:
-    """Messages `start`..`end` (inclusive) of a conversation, encoded as model input ids."""
+class EncodedConversation:
+    """One conversation as the content model reads it: the token ids and role id of each message."""
 
-    start: int
-    end: int
-    input_ids: tuple[int, ...]
-
-
-def window_ends(token_counts: Sequence[int], stride_tokens: int, budget: int) -> list[int]:
-    """Message indices at which a window closes, so that every message lies in some window
-    of at most `budget` tokens (a single longer message is read from its end): a window
-    closes once `stride_tokens` tokens have passed since the previous one, or just before a
-    message that would not fit beside the stretch since then; a short tail moves the last
-    end to the last message instead of adding a window when the merged stretch still fits."""
-    ends: list[int] = []
-    since_last = 0
-    for index, count in enumerate(token_counts):
-        if since_last and since_last + count > budget:
-            ends.append(index - 1)
-            since_last = 0
-        since_last += count
-        if since_last >= stride_tokens:
-            ends.append(index)
-            since_last = 0
-    last = len(token_counts) - 1
-    if since_last:
-        stretch = sum(token_counts[ends[-2] + 1 :]) if len(ends) > 1 else sum(token_counts)
-        if ends and stretch <= budget:
-            ends[-1] = last
-        else:
-            ends.append(last)
-    return ends
+    token_ids: tuple[tuple[int, ...], ...]
+    roles: tuple[int, ...]
 
 
-def assemble_window(
-    message_ids: Sequence[Sequence[int]], end: int, max_length: int, cls_id: int, sep_id: int
-) -> Window:
-    """The window closing at `end`: whole messages back from `end` while they fit, then the
-    tail of the next one; `[CLS] m_start [SEP] ... m_end [SEP]`."""
-    budget = max_length - 1  # room left after [CLS]
-    pieces: list[Sequence[int]] = []
-    start = end
-    for index in range(end, -1, -1):
-        needed = len(message_ids[index]) + 1  # the message and its [SEP]
-        if needed > budget:
-            if budget > 1:
-                pieces.append(message_ids[index][-(budget - 1) :])
-                start = index
-            break
-        pieces.append(message_ids[index])
-        budget -= needed
-        start = index
-    input_ids = [cls_id]
-    for piece in reversed(pieces):
-        input_ids.extend(piece)
-        input_ids.append(sep_id)
-    return Window(start, end, tuple(input_ids))
+class MessageTokenizer:
+    """Turns conversations into per-message token ids with one tokenizer and one set of parameters."""
 
-
-class Windower:
-    """Turns conversations into model windows with one tokenizer and one set of parameters."""
-
-    def __init__(self, tokenizer: Tokenizer, params: WindowParams) -> None:
+    def __init__(self, tokenizer: Tokenizer, params: MessageParams) -> None:
         self.tokenizer = tokenizer
         self.params = params
 
-    def windows(self, conversations: Sequence[Conversation]) -> list[list[Window]]:
-        """The windows of each conversation, tokenising all messages in one batch."""
-        rendered = [render_message(m.role, m.text) for conversation in conversations for m in conversation.messages]
-        encodings = self.tokenizer.encode_batch(rendered, add_special_tokens=False)
+    def encode(self, conversations: Sequence[Conversation]) -> list[EncodedConversation]:
+        """Every message of every conversation, tokenised in one batch."""
+        texts = [normalize(m.text) for conversation in conversations for m in conversation.messages]
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         cls_id = self.tokenizer.token_to_id("[CLS]")
         sep_id = self.tokenizer.token_to_id("[SEP]")
+        keep = self.params.max_tokens - 2
         result, offset = [], 0
         for conversation in conversations:
             count = len(conversation.messages)
-            message_ids = [encodings[offset + i].ids for i in range(count)]
+            token_ids = tuple((cls_id, *encodings[offset + i].ids[:keep], sep_id) for i in range(count))
+            roles = tuple(ROLE_IDS[m.role] for m in conversation.messages)
+            result.append(EncodedConversation(token_ids, roles))
             offset += count
-            counts = [len(ids) + 1 for ids in message_ids]  # each message and its [SEP]
-            ends = window_ends(counts, self.params.stride_tokens, self.params.max_length - 1)
-            result.append([assemble_window(message_ids, end, self.params.max_length, cls_id, sep_id) for end in ends])
         return result
+
+
+def message_token_ids(encoded: Sequence[EncodedConversation]) -> list[tuple[int, ...]]:
+    """The token ids of every message of `encoded`, conversation after conversation."""
+    return [ids for conversation in encoded for ids in conversation.token_ids]
+
+
+def per_conversation(rows: np.ndarray, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
+    """Rows of one array, one per message of `encoded`, split back into conversations."""
+    ends = np.cumsum([len(c.token_ids) for c in encoded])
+    return np.split(rows, ends[:-1]) if len(encoded) else []
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length, so padding stays small."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_tokens(token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """`input_ids` and `attention_mask` (int64) of messages right-padded to the longest."""
+    width = max(len(ids) for ids in token_ids)
+    input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
+    attention = np.zeros((len(token_ids), width), dtype=np.int64)
+    for row, ids in enumerate(token_ids):
+        input_ids[row, : len(ids)] = ids
+        attention[row, : len(ids)] = 1
+    return input_ids, attention
+
+
+def pad_conversations(
+    embeddings: Sequence[np.ndarray], roles: Sequence[Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conversations of message embeddings (each messages x dim) right-padded to the longest:
+    `embeddings` (batch x messages x dim, float32) and `roles` (batch x messages, int64). The
+    conversation model is causal, so padding after a conversation never changes its outputs."""
+    width = max(len(e) for e in embeddings)
+    dim = embeddings[0].shape[1]
+    padded = np.zeros((len(embeddings), width, dim), dtype=np.float32)
+    padded_roles = np.zeros((len(embeddings), width), dtype=np.int64)
+    for row, (e, r) in enumerate(zip(embeddings, roles, strict=True)):
+        padded[row, : len(e)] = e
+        padded_roles[row, : len(r)] = r
+    return padded, padded_roles
 
 
 def load_tokenizer(path: str) -> Tokenizer:

@@ -21,11 +21,11 @@ def test_intact_bundle_verifies(bundle_copy, capsys):
 
 
 def test_flipped_byte_in_model_is_refused(bundle_copy, capsys):
-    model = bundle_copy / "model.onnx"
+    model = bundle_copy / "encoder.onnx"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=r"model\.onnx has sha256"):
+    with pytest.raises(BundleError, match=r"encoder\.onnx has sha256"):
         load_bundle(bundle_copy)
     assert run_cli("verify", "--bundle", bundle_copy) == 2
     assert capsys.readouterr().err.count("\n") == 1
@@ -49,7 +49,7 @@ def test_future_format_version_is_refused(bundle_copy):
 def test_graph_that_differs_from_the_manifest_is_refused(bundle_copy):
     manifest_path = bundle_copy / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["onnx_io"]["model.onnx"]["inputs"] = ["input_ids", "attention_mask", "token_type_ids"]
+    manifest["onnx_io"]["encoder.onnx"]["inputs"] = ["input_ids", "attention_mask", "token_type_ids"]
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="differ from the manifest"):
         Scorer.from_bundle(load_bundle(bundle_copy))

@@ -18,7 +18,7 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
     bundle = load_bundle(quick_run.bundle)
     manifest = bundle.manifest
     assert manifest["labels"] == list(LABELS)
-    assert set(manifest["files"]) == {"model.onnx", "metadata_model.onnx", "tokenizer.json"}
+    assert set(manifest["files"]) == {"encoder.onnx", "conversation.onnx", "metadata_model.onnx", "tokenizer.json"}
     assert set(manifest["thresholds"]) == {MODE_CONTENT, MODE_METADATA}
     for bands in manifest["thresholds"].values():
         assert bands["medium"] <= bands["high"]
@@ -36,7 +36,7 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
     assert export["fused_nodes"]["MultiHeadAttention"] == 2  # one per layer of the tiny BERT
     assert export["fused_nodes"]["SkipLayerNormalization"] == 4
     assert export["int8_bytes"] * 3 <= export["fp32_bytes"]
-    assert export["int8_batch_effect_max_abs_logit"] <= 1e-4  # no activation scale shared across a batch
+    assert export["int8_batch_effect_max_abs_embedding"] <= 1e-4  # no activation scale shared across a batch
     assert metrics["bundle"]["bundle_sha256"] == bundle.sha256
 
     html = (quick_run.reports / "index.html").read_text()
@@ -48,7 +48,7 @@ def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_
         params = {row[0] for row in db.execute("select key from params where run_uuid = ?", (run_id,))}
         tags = dict(db.execute("select key, value from tags where run_uuid = ?", (run_id,)).fetchall())
     assert {"test.transformer.roc_auc", "test.tfidf.roc_auc", "export.max_abs_logit_diff"} <= keys
-    assert {"seed", "window.max_length", "transformer.learning_rate"} <= params
+    assert {"seed", "message.max_tokens", "transformer.learning_rate"} <= params
     assert tags["data_sha256"] == manifest["training_data_sha256"]
     assert "git_commit" in tags
 

@@ -3,15 +3,14 @@ score highlighted by occlusion, everything escaped, nothing shown without consen
 
 import json
 import re
+from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from serving.bundle import load_bundle
 from serving.review_queue import BAND_RANK, ReviewCandidates
-from serving.schema import parse_record
-from serving.scorer import Scorer, explain, pad_batch
-from serving.text import Window, render_message
+from serving.schema import SIGNALS, parse_record
+from serving.scorer import Scorer, explain
 from tests.conftest import RecordingTokenizer, run_cli, valid_record
 
 MARKUP = '<script>alert("hi")</script> & <b>bold</b>'
@@ -53,17 +52,16 @@ def test_the_page_escapes_record_text_loads_nothing_and_shows_nothing_without_co
     assert "default-src 'none'" in page and "http://" not in page and "https://" not in page
 
 
-def test_every_conversation_with_consent_has_its_top_window_and_drivers_marked(queue):
+def test_every_conversation_with_consent_has_its_drivers_marked(queue):
     page, scores = queue
     sections = page.split("<section")[1:]
     content = [s for s in sections if "content+metadata" in s]
     assert len(content) == sum(s["mode"] == "content+metadata" for s in scores)
     for section in content:
-        assert 'class="window' in section
-        assert "without it" in section or "ends a top window" in section
+        assert 'class="driver' in section and "without it" in section
 
 
-def test_occlusion_removes_each_message_of_the_top_window_and_measures_the_drop(quick_run):
+def test_occlusion_removes_each_message_and_measures_the_drop(quick_run):
     bundle = load_bundle(quick_run.bundle)
     scorer = Scorer.from_bundle(bundle)
     record = valid_record("x")
@@ -72,32 +70,29 @@ def test_occlusion_removes_each_message_of_the_top_window_and_measures_the_drop(
     ]
     conversation = parse_record(record, bundle.limits)
     (explanation,) = explain(scorer, [conversation])
-    windows = scorer.windower.windows([conversation])[0]
-    top = windows[int(np.argmax(scorer.window_logits(windows)[:, 0]))]
-    assert (explanation.window_start, explanation.window_end) == (top.start, top.end)
-    assert [m.index for m in explanation.messages] == list(range(top.start, top.end + 1))
-    # The same occlusions built another way: token spans cut out of the window from its end.
-    ids, spans, end = list(top.input_ids), [], len(top.input_ids)
-    for message in reversed(conversation.messages[top.start + 1 : top.end + 1]):
-        length = len(
-            scorer.windower.tokenizer.encode(render_message(message.role, message.text), add_special_tokens=False).ids
-        )
-        spans.append((end - length - 1, end))
-        end -= length + 1
-    spans.append((1, end))
-    variants = [top] + [Window(top.start, top.end, tuple(ids[:a] + ids[b:])) for a, b in reversed(spans)]
-    input_ids, attention = pad_batch(variants)
-    (logits,) = scorer.content_session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention})
-    drops = [float(logits[0, 0] - logits[k, 0]) for k in range(1, len(variants))]
-    assert [m.risk_drop for m in explanation.messages] == pytest.approx(drops, abs=1e-6)
-    assert explanation.window_risk_logit == pytest.approx(float(logits[0, 0]), abs=1e-6)
+    assert [m.index for m in explanation.messages] == list(range(len(conversation.messages)))
+    # The same occlusions built another way: each message dropped from the record, scored alone.
+    (full,) = scorer.message_logits([conversation])
+    assert explanation.risk_logit == pytest.approx(float(full[-1, 0]), abs=1e-6)
+    for k in (0, 5, len(conversation.messages) - 1):
+        without = replace(conversation, messages=conversation.messages[:k] + conversation.messages[k + 1 :])
+        (logits,) = scorer.message_logits([without])
+        assert explanation.messages[k].risk_drop == pytest.approx(float(full[-1, 0] - logits[-1, 0]), abs=1e-5)
+
+
+def test_a_one_message_conversation_has_no_attributions(quick_run):
+    bundle = load_bundle(quick_run.bundle)
+    record = valid_record("one")
+    record["messages"] = record["messages"][:1]
+    (explanation,) = explain(Scorer.from_bundle(bundle), [parse_record(record, bundle.limits)])
+    assert explanation.messages == [] and set(explanation.signals) == set(SIGNALS)
 
 
 def test_explaining_never_tokenises_a_record_without_consent(quick_run):
     bundle = load_bundle(quick_run.bundle)
     scorer = Scorer.from_bundle(bundle)
-    recorder = RecordingTokenizer(scorer.windower.tokenizer)
-    scorer.windower.tokenizer = recorder
+    recorder = RecordingTokenizer(scorer.tokenizer.tokenizer)
+    scorer.tokenizer.tokenizer = recorder
     private = valid_record("private", opt_in=False)
     private["messages"][0]["text"] = PRIVATE
     shared, hidden = explain(

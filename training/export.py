@@ -1,5 +1,5 @@
-"""ONNX export of the fine-tuned transformer: fp32 export, ONNX Runtime transformer fusion,
-int8 quantisation, and the parity numbers that gate them."""
+"""ONNX export of the content model: the message encoder (fp32 export, ONNX Runtime transformer
+fusion, int8 quantisation) and the conversation model (fp32), and the parity numbers that gate them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
 from sklearn.metrics import roc_auc_score
+
+from training.model import ConversationModel, MessageEncoder
 
 FUSED_OPERATORS = (
     "Attention",
@@ -28,24 +30,6 @@ FUSED_OPERATORS = (
 
 class ExportGateError(RuntimeError):
     """A parity gate failed: the exported model does not match what was trained."""
-
-
-class _LogitsFromMask(torch.nn.Module):
-    """(input_ids, attention_mask) -> logits, the graph signature the bundle promises.
-
-    It builds the additive 4-D attention mask itself with `masked_fill` (a Where node): the
-    pattern ONNX Runtime's Attention fusion recognises; transformers 5's own mask is not."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        length = input_ids.shape[1]
-        keep = attention_mask[:, None, None, :].expand(-1, 1, length, -1).to(torch.float32)
-        blocked = 1.0 - keep
-        additive = blocked.masked_fill(blocked.to(torch.bool), torch.finfo(torch.float32).min)
-        return self.model(input_ids=input_ids, attention_mask=additive).logits
 
 
 def _int64(graph: onnx.GraphProto, name: str, values: list[int] | int) -> str:
@@ -118,27 +102,51 @@ def match_ort_fusion_patterns(model: onnx.ModelProto) -> None:
     onnx.checker.check_model(model)
 
 
-def export_fp32(model: torch.nn.Module, path: Path, opset: int) -> None:
-    """A single-file fp32 ONNX graph (dynamo exporter) with dynamic batch and sequence axes."""
-    wrapper = _LogitsFromMask(model.eval()).eval()
-    input_ids = torch.randint(1000, 2000, (2, 16), dtype=torch.long)
-    attention = torch.ones_like(input_ids)
-    attention[1, 10:] = 0
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+def _export(
+    module: torch.nn.Module, example: tuple, path: Path, opset: int, names: dict, axes: dict
+) -> onnx.ModelProto:
+    """A single-file ONNX graph of `module` (dynamo exporter) with the dynamic axes `axes`."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    dims = {name: {axis: torch.export.Dim(label) for axis, label in spec.items()} for name, spec in axes.items()}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            wrapper,
-            (input_ids, attention),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
+            module.eval(),
+            example,
+            input_names=names["inputs"],
+            output_names=names["outputs"],
+            dynamic_shapes=dims,
             opset_version=opset,
             dynamo=True,
         )
-    graph = program.model_proto
+    return program.model_proto
+
+
+def export_encoder(encoder: MessageEncoder, path: Path, opset: int) -> None:
+    """The message encoder in fp32: (input_ids, attention_mask) -> embeddings, dynamic batch and
+    sequence axes, rewritten for ONNX Runtime's fusions."""
+    input_ids = torch.randint(1000, 2000, (2, 16), dtype=torch.long)
+    attention = torch.ones_like(input_ids)
+    attention[1, 10:] = 0
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    names = {"inputs": ["input_ids", "attention_mask"], "outputs": ["embeddings"]}
+    graph = _export(encoder, (input_ids, attention), path, opset, names, axes)
     match_ort_fusion_patterns(graph)
+    onnx.save(graph, str(path))
+
+
+def export_conversation_model(model: ConversationModel, path: Path, opset: int) -> None:
+    """The conversation model in fp32: (embeddings, roles) -> logits, dynamic batch and message
+    axes. Its output's recorded shape is cleared to symbolic names: the exporter fixes the
+    message axis of the example there, though the graph itself takes any length."""
+    embeddings = torch.zeros((2, 7, model.project.in_features), dtype=torch.float32)
+    roles = torch.zeros((2, 7), dtype=torch.long)
+    axes = {"embeddings": {0: "batch", 1: "messages"}, "roles": {0: "batch", 1: "messages"}}
+    names = {"inputs": ["embeddings", "roles"], "outputs": ["logits"]}
+    graph = _export(model, (embeddings, roles), path, opset, names, axes)
+    output_dims = graph.graph.output[0].type.tensor_type.shape.dim
+    output_dims[0].dim_param, output_dims[1].dim_param = "batch", "messages"
+    onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
 
 
@@ -169,8 +177,9 @@ def quantize_int8(path_in: Path, path_out: Path, block_size: int, accuracy_level
        along the input; `accuracy_level` 4 computes in int8 with activations quantised per row
        and block. Plain dynamic int8 quantises each MatMul input with one scale per batch
        tensor, and the LayerNorm and GELU outputs feeding them carry outlier channels 10-17x
-       the median: on the default data it missed the 99% decision-agreement gate (0.9898),
-       and a window's logits moved with its batch neighbours (benchmarks/int8_variants.py).
+       the median: on the default data of the earlier window model it missed the 99%
+       decision-agreement gate (0.9898), and a window's logits moved with its batch
+       neighbours (benchmarks/int8_variants.py compares the recipes on the encoder).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import onnx
-from transformers import BertForSequenceClassification
+import torch
 from transformers.utils import logging as transformers_logging
 
 from serving.bundle import (
-    CONTENT_MODEL,
+    CONVERSATION_MODEL,
+    ENCODER_MODEL,
     METADATA_MODEL,
     TOKENIZER,
     Bands,
@@ -30,17 +31,25 @@ from serving.features import METADATA_FEATURES
 from serving.operating import threshold_for_recall
 from serving.params import EXPORT_METRICS, PREDICTIONS, TRAIN_RUN
 from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation, labels_of, with_consent
-from serving.scorer import Scorer, fuse, max_per_conversation, platt, session_logits
-from serving.text import Windower, load_tokenizer
+from serving.scorer import (
+    Scorer,
+    final_risk_logits,
+    fuse,
+    platt,
+    session_conversation_logits,
+    session_embeddings,
+)
+from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import export, tracking
 from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
 from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.export import ExportGateError
-from training.finetune import build_model, fine_tune, predict_logits, pretrained_path, set_seed, window_set
+from training.finetune import embed_messages, fit, message_set, predict_logits, pretrained_path, set_seed
 from training.keyword_baseline import KeywordBaseline
 from training.metadata_model import MetadataModel
+from training.model import ConversationModel, MessageEncoder, build_encoder, load_content_model, save_content_model
 from training.provenance import data_hash, git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -81,7 +90,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
     # Content models read only conversations with consent; the metadata model sees all.
     readable = {name: with_consent(split.conversations) for name, split in splits.items()}
     train_labels = _both_classes("train split", labels_of(readable[TRAIN]))
-    validation_labels = _both_classes("validation split", labels_of(readable[VALIDATION]))
+    _both_classes("validation split", labels_of(readable[VALIDATION]))
     models = params.paths.models
     data_sha256 = data_hash(sorted(params.paths.data.glob("*.jsonl")))
     commit = git_commit()
@@ -106,35 +115,43 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
         metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
+        config = params.transformer
         weights = pretrained_path()
-        windower = Windower(load_tokenizer(str(weights / "tokenizer.json")), params.window)
-        model = build_model(params.transformer, windower.tokenizer.get_vocab_size())
-        train_windows = window_set(windower, readable[TRAIN])
-        validation_windows = window_set(windower, readable[VALIDATION])
-        mlflow.log_metrics(
-            {"train_windows": len(train_windows.windows), "validation_windows": len(validation_windows.windows)}
-        )
+        tokenizer = MessageTokenizer(load_tokenizer(str(weights / "tokenizer.json")), params.message)
+        bert = build_encoder(config, tokenizer.tokenizer.get_vocab_size(), str(weights))
+        encoder = MessageEncoder(bert)
+        torch.set_num_threads(config.threads)
         started = time.perf_counter()
-        history = fine_tune(
+        train_set = message_set(encoder, tokenizer, readable[TRAIN], config.encode_batch_size)
+        validation_set = message_set(encoder, tokenizer, readable[VALIDATION], config.encode_batch_size)
+        mlflow.log_metrics(
+            {
+                "train_messages": train_set.messages,
+                "validation_messages": validation_set.messages,
+                "encode_seconds": time.perf_counter() - started,
+            }
+        )
+        model = ConversationModel(encoder.dim, config.hidden_size, config.dropout, len(LABELS))
+        started = time.perf_counter()
+        history = fit(
             model,
-            params.transformer,
-            train_windows,
-            validation_windows,
-            validation_labels,
+            config,
+            train_set,
+            validation_set,
             params.seed,
             on_epoch=lambda r: mlflow.log_metrics(
                 {
                     "train_loss": r.train_loss,
                     "validation_pr_auc": r.validation_pr_auc,
                     "epoch_seconds": r.seconds,
-                    "train_windows_per_second": r.windows_per_second,
+                    "train_conversations_per_second": r.conversations_per_second,
                 },
                 step=r.epoch,
             ),
         )
         mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
         out = models / "transformer"
-        model.save_pretrained(out)
+        save_content_model(out, bert, model)
         shutil.copyfile(weights / "tokenizer.json", out / "tokenizer.json")
         (out / "history.json").write_text(json.dumps([r.__dict__ for r in history], indent=2))
         run_info = {"mlflow_run_id": active.info.run_id, "data_sha256": data_sha256, "git_commit": commit}
@@ -172,45 +189,55 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     models, bundle_dir = params.paths.models, params.paths.bundle
     run_info = json.loads((models / TRAIN_RUN).read_text())
     source = models / "transformer"
-    model = BertForSequenceClassification.from_pretrained(source, attn_implementation="eager").eval()
-    windower = Windower(load_tokenizer(str(source / "tokenizer.json")), params.window)
+    encoder, model = load_content_model(source)
+    tokenizer = MessageTokenizer(load_tokenizer(str(source / "tokenizer.json")), params.message)
     validation = read_split(params.paths.data, VALIDATION, params.limits)
     readable = with_consent(validation.conversations)
     readable_labels = _both_classes("validation split", labels_of(readable))
-    windows = window_set(windower, readable)
+    encoded = tokenizer.encode(readable)
+    token_ids, roles = message_token_ids(encoded), [c.roles for c in encoded]
 
     # The bundle is built beside its final place and moved there only when every gate passed.
     staging = bundle_dir.with_name(bundle_dir.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     work = models / "onnx"
-    fp32, fp32_optimized = work / "model_fp32.onnx", work / "model_fp32_optimized.onnx"
-    export.export_fp32(model, fp32, params.export.opset)
-    fused = export.optimize(fp32, fp32_optimized, model.config.num_attention_heads, model.config.hidden_size)
+    fp32, fp32_optimized = work / "encoder_fp32.onnx", work / "encoder_fp32_optimized.onnx"
+    export.export_encoder(encoder, fp32, params.export.opset)
+    bert_config = encoder.bert.config
+    fused = export.optimize(fp32, fp32_optimized, bert_config.num_attention_heads, bert_config.hidden_size)
     export.quantize_int8(
-        fp32_optimized, staging / CONTENT_MODEL, params.export.int8_block_size, params.export.int8_accuracy_level
+        fp32_optimized, staging / ENCODER_MODEL, params.export.int8_block_size, params.export.int8_accuracy_level
     )
+    export.export_conversation_model(model, staging / CONVERSATION_MODEL, params.export.opset)
 
-    batch, labels_count, threads = params.runtime.batch_size, len(LABELS), params.runtime.intra_op_threads
-    torch_logits = predict_logits(model, windows.windows, batch)
-    fp32_logits = session_logits(export.session(fp32_optimized, threads), windows.windows, batch, labels_count)
-    int8_session = export.session(staging / CONTENT_MODEL, threads)
-    int8_logits = session_logits(int8_session, windows.windows, batch, labels_count)
-    # QAttention scales its input per batch tensor: measure how much a window's logits move
-    # when it is scored alone rather than among others.
-    probe = windows.windows[: params.export.batch_effect_windows]
-    alone = np.concatenate([session_logits(int8_session, [w], 1, labels_count) for w in probe])
-    count = len(readable)
-    fp32_scores = max_per_conversation(fp32_logits[:, 0], windows.owner, count)
-    int8_scores = max_per_conversation(int8_logits[:, 0], windows.owner, count)
+    runtime, threads = params.runtime, params.runtime.intra_op_threads
+    conversation_session = export.session(staging / CONVERSATION_MODEL, threads)
+    int8_session = export.session(staging / ENCODER_MODEL, threads)
+
+    def served(embeddings: list[np.ndarray]) -> list[np.ndarray]:
+        return session_conversation_logits(conversation_session, embeddings, roles, runtime.conversation_batch_size)
+
+    torch_embeddings = per_conversation(embed_messages(encoder, token_ids, runtime.message_batch_size), encoded)
+    torch_logits = predict_logits(model, torch_embeddings, roles, runtime.conversation_batch_size)
+    fp32_embeddings = session_embeddings(export.session(fp32_optimized, threads), token_ids, runtime.message_batch_size)
+    fp32_logits = served(per_conversation(fp32_embeddings, encoded))
+    int8_embeddings = session_embeddings(int8_session, token_ids, runtime.message_batch_size)
+    int8_logits = served(per_conversation(int8_embeddings, encoded))
+    # Measure how much a message's embedding moves when it is encoded alone rather than among
+    # others (int8 that scales activations per batch tensor would move it).
+    probe = token_ids[: params.export.batch_effect_messages]
+    alone = np.concatenate([session_embeddings(int8_session, [ids], 1) for ids in probe])
+    fp32_scores, int8_scores = final_risk_logits(fp32_logits), final_risk_logits(int8_logits)
     threshold = threshold_for_recall(readable_labels, fp32_scores, params.thresholds.medium_min_recall)
     metrics = {
-        "max_abs_logit_diff": float(np.max(np.abs(torch_logits - fp32_logits))),
-        "int8_batch_effect_max_abs_logit": float(np.max(np.abs(alone - int8_logits[: len(probe)]))),
+        "max_abs_logit_diff": float(np.max(np.abs(np.concatenate(torch_logits) - np.concatenate(fp32_logits)))),
+        "int8_batch_effect_max_abs_embedding": float(np.max(np.abs(alone - int8_embeddings[: len(probe)]))),
         **export.int8_parity(readable_labels, fp32_scores, int8_scores, threshold),
         "fp32_bytes": fp32_optimized.stat().st_size,
-        "int8_bytes": (staging / CONTENT_MODEL).stat().st_size,
-        "validation_windows": len(windows.windows),
+        "int8_bytes": (staging / ENCODER_MODEL).stat().st_size,
+        "conversation_model_bytes": (staging / CONVERSATION_MODEL).stat().st_size,
+        "validation_messages": len(token_ids),
         "fused_nodes": fused,
     }
     (models / EXPORT_METRICS).write_text(json.dumps(metrics, indent=2))
@@ -221,11 +248,11 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     manifest = {
         "model_version": f"{run_info['data_sha256'][:8]}-{run_info['mlflow_run_id'][:8]}",
         "labels": list(LABELS),
-        "window": asdict(params.window),
+        "message": asdict(params.message),
         "limits": asdict(params.limits),
         "runtime": asdict(params.runtime),
         "metadata_features": list(METADATA_FEATURES),
-        "onnx_io": {name: _onnx_io(staging / name) for name in (CONTENT_MODEL, METADATA_MODEL)},
+        "onnx_io": {name: _onnx_io(staging / name) for name in (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL)},
         "training_data_sha256": run_info["data_sha256"],
         "git_commit": run_info["git_commit"],
         "mlflow_run_id": run_info["mlflow_run_id"],
