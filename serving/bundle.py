@@ -68,6 +68,7 @@ class Runtime:
     conversation_batch_size: int  # conversations per conversation-model batch
     intra_op_threads: int
     top_messages: int
+    explain_messages: int  # messages occluded per conversation on the review page
     chunk_records: int
 
 

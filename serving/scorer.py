@@ -143,6 +143,12 @@ def session_conversation_logits(
     return out
 
 
+def escalation_ranking(message_logits: np.ndarray) -> np.ndarray:
+    """A conversation's message indices, the one its signal heads read most strongly as an
+    escalation move first."""
+    return np.argsort(-message_logits[:, 1:].max(axis=1), kind="stable")
+
+
 def final_risk_logits(message_logits: Sequence[np.ndarray]) -> np.ndarray:
     """A conversation's content logit: its risk logit after the last message, which the causal
     conversation model reads with the whole conversation before it."""
@@ -235,8 +241,7 @@ class Scorer:
         running_risk = fuse(bundle.fusion, running_content, metadata_logit)
         bands = bundle.bands(MODE_CONTENT)
         crossed = np.flatnonzero(running_risk >= bands.medium)
-        # The messages the signal heads read most strongly as escalation moves.
-        top = np.argsort(-logits[:, 1:].max(axis=1), kind="stable")[: bundle.runtime.top_messages]
+        top = escalation_ranking(logits)[: bundle.runtime.top_messages]
         signal_scores = sigmoid(logits[:, 1:].max(axis=0))
         risk_score = float(running_risk[-1])
         return ConversationScore(
@@ -288,21 +293,26 @@ class Explanation:
 
 
 def explain(scorer: Scorer, conversations: Sequence[Conversation]) -> list[Explanation | None]:
-    """Per-message occlusion of each conversation; None for a conversation without consent (its
-    text is never read). A one-message conversation has no attributions: without its message
-    there is nothing left to score. Costs one conversation-model run per message: for a review page, not
-    for every record."""
+    """Occlusion of the first `runtime.explain_messages` messages of each conversation's
+    `escalation_ranking` (every message of a shorter one); None for a conversation without
+    consent (its text is never read). A one-message conversation has no attributions: without
+    its message there is nothing left to score. Costs one conversation-model run per removed
+    message: for a review page, not for every record."""
     readable = [i for i, c in enumerate(conversations) if c.opt_in]
     result: list[Explanation | None] = [None] * len(conversations)
     encoded = scorer.tokenizer.encode([conversations[i] for i in readable])
-    for index, conversation, embeddings in zip(readable, encoded, scorer.embeddings(encoded), strict=True):
+    embeddings = scorer.embeddings(encoded)
+    full = scorer.conversation_logits(embeddings, [c.roles for c in encoded])
+    for index, conversation, vectors, logits in zip(readable, encoded, embeddings, full, strict=True):
         count = len(conversation.roles)
-        keep = [list(range(count))] + [[j for j in range(count) if j != k] for k in range(count)]
-        variants = [embeddings[rows] for rows in keep if rows]
-        roles = [[conversation.roles[j] for j in rows] for rows in keep if rows]
-        logits = scorer.conversation_logits(variants, roles)
-        full_risk = float(logits[0][-1, 0])
-        full_signals = sigmoid(logits[0][:, 1:].max(axis=0))
+        limit = scorer.bundle.runtime.explain_messages if count > 1 else 0
+        removed = sorted(int(k) for k in escalation_ranking(logits)[:limit])
+        keep = [[j for j in range(count) if j != k] for k in removed]
+        variants = scorer.conversation_logits(
+            [vectors[rows] for rows in keep], [[conversation.roles[j] for j in rows] for rows in keep]
+        )
+        full_risk = float(logits[-1, 0])
+        full_signals = sigmoid(logits[:, 1:].max(axis=0))
         attributions = [
             MessageAttribution(
                 index=k,
@@ -311,7 +321,7 @@ def explain(scorer: Scorer, conversations: Sequence[Conversation]) -> list[Expla
                     name: float(full_signals[j] - sigmoid(without[:, 1 + j].max())) for j, name in enumerate(SIGNALS)
                 },
             )
-            for k, without in enumerate(logits[1:])
+            for k, without in zip(removed, variants, strict=True)
         ]
         result[index] = Explanation(
             risk_logit=full_risk,

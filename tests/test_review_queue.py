@@ -10,7 +10,7 @@ import pytest
 from serving.bundle import load_bundle
 from serving.review_queue import BAND_RANK, ReviewCandidates
 from serving.schema import SIGNALS, parse_record
-from serving.scorer import Scorer, explain
+from serving.scorer import Scorer, escalation_ranking, explain
 from tests.conftest import RecordingTokenizer, run_cli, valid_record
 
 MARKUP = '<script>alert("hi")</script> & <b>bold</b>'
@@ -61,7 +61,7 @@ def test_every_conversation_with_consent_has_its_drivers_marked(queue):
         assert 'class="driver' in section and "without it" in section
 
 
-def test_occlusion_removes_each_message_and_measures_the_drop(quick_run):
+def test_occlusion_removes_the_top_ranked_messages_and_measures_the_drop(quick_run):
     bundle = load_bundle(quick_run.bundle)
     scorer = Scorer.from_bundle(bundle)
     record = valid_record("x")
@@ -70,14 +70,17 @@ def test_occlusion_removes_each_message_and_measures_the_drop(quick_run):
     ]
     conversation = parse_record(record, bundle.limits)
     (explanation,) = explain(scorer, [conversation])
-    assert [m.index for m in explanation.messages] == list(range(len(conversation.messages)))
-    # The same occlusions built another way: each message dropped from the record, scored alone.
     (full,) = scorer.message_logits([conversation])
+    assert len(conversation.messages) > bundle.runtime.explain_messages
+    ranked = escalation_ranking(full)[: bundle.runtime.explain_messages]
+    assert [m.index for m in explanation.messages] == sorted(ranked.tolist())
+    # The same occlusions built another way: each message dropped from the record, scored alone.
     assert explanation.risk_logit == pytest.approx(float(full[-1, 0]), abs=1e-6)
-    for k in (0, 5, len(conversation.messages) - 1):
+    for attribution in explanation.messages[:: max(1, len(explanation.messages) // 4)]:
+        k = attribution.index
         without = replace(conversation, messages=conversation.messages[:k] + conversation.messages[k + 1 :])
         (logits,) = scorer.message_logits([without])
-        assert explanation.messages[k].risk_drop == pytest.approx(float(full[-1, 0] - logits[-1, 0]), abs=1e-5)
+        assert attribution.risk_drop == pytest.approx(float(full[-1, 0] - logits[-1, 0]), abs=1e-5)
 
 
 def test_a_one_message_conversation_has_no_attributions(quick_run):
