@@ -20,7 +20,9 @@ def build_encoder(config: TransformerConfig, vocab_size: int, pretrained: str | 
     if config.init == "pretrained":
         if pretrained is None:
             raise ValueError("transformer.init 'pretrained' needs the folder of the pretrained weights")
-        return BertModel.from_pretrained(pretrained, attn_implementation="eager", add_pooling_layer=False)
+        bert = BertModel.from_pretrained(pretrained, attn_implementation="eager")
+        bert.pooler = None  # unused: loaded and dropped so that the checkpoint loads without a report
+        return bert
     if config.init == "random":
         bert_config = BertConfig(vocab_size=vocab_size, **config.tiny.__dict__)
         bert_config._attn_implementation = "eager"
