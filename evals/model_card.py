@@ -78,7 +78,7 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
                     ),
                     ("Language(s) (NLP)", "English"),
                     ("License", "Apache-2.0"),
-                    ("Finetuned from model", base),
+                    ("Base model (frozen encoder)", base),
                     ("Labels", ", ".join(manifest.get("labels", []))),
                 ]
             ),
