@@ -2,13 +2,15 @@
 
     python benchmarks/train_speed.py [--params params.yaml] [--profile PROFILE]
 
-Training has two phases (training/finetune.py), measured on the synthetic validation split:
+Training has three phases (training/finetune.py), measured on the synthetic validation split:
 1. encoding: the frozen message encoder embeds every message once, with `embed_messages` in
    batches of `transformer.encode_batch_size` (messages/s);
 2. the conversation model: `benchmarks.train_steps` batches (after `benchmarks.warmup_steps`)
    over the cached embeddings, batched exactly as `training.finetune.fit` batches them, with the
    share of time in data preparation, forward (and loss), backward and the optimizer step
-   (gradient clipping included); conversations/s and messages/s.
+   (gradient clipping included); conversations/s and messages/s;
+3. the joint step (LP-FT): as many batches of encoder and conversation model together, with
+   the share of time in forward (the encoder's included), backward and the optimizer.
 Numbers only: no text is printed.
 """
 
@@ -34,6 +36,7 @@ from training.finetune import (
     MessageSet,
     embed_messages,
     epoch_batches,
+    joint_loss,
     message_targets,
     positive_weights,
     pretrained_path,
@@ -74,6 +77,7 @@ def main() -> None:
     data = MessageSet(
         embeddings=per_conversation(embeddings, encoded),
         roles=[c.roles for c in encoded],
+        encoded=encoded,
         targets=[message_targets(c) for c in conversations],
         labels=np.asarray(labels),
     )
@@ -113,7 +117,7 @@ def main() -> None:
             messages_seen += int(mask.sum())
     total = sum(timings.values())
     print(
-        f"model: encoder {config.init} (dim {encoder.dim}, frozen), GRU hidden {config.hidden_size}, "
+        f"model: encoder {config.init} (dim {encoder.dim}, frozen in phases 1-2), GRU hidden {config.hidden_size}, "
         f"threads {config.threads}, max_tokens {params.message.max_tokens}"
     )
     print(
@@ -130,6 +134,37 @@ def main() -> None:
         f"{messages_seen / total:.1f} messages/s ({total:.2f} s)"
     )
     for name, seconds in timings.items():
+        print(f"  {name:<10} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
+
+    # Phase 3: encoder and conversation model together, step by step as `fine_tune_jointly` runs it.
+    encoder.train()
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *model.parameters()], lr=config.joint_learning_rate)
+    batches = []
+    while len(batches) < needed:
+        batches += epoch_batches(len(data.embeddings), config.joint_batch_size, rng)
+    joint = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    joint_conversations, joint_messages = 0, 0
+    for step, batch in enumerate(batches[:needed]):
+        t0 = time.perf_counter()
+        loss = joint_loss(encoder, model, data, batch, loss_fn, config)
+        t1 = time.perf_counter()
+        optimizer.zero_grad()
+        loss.backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        if step >= bench["warmup_steps"]:
+            for name, seconds in zip(joint, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                joint[name] += seconds
+            joint_conversations += len(batch)
+            joint_messages += sum(len(data.roles[i]) for i in batch)
+    total = sum(joint.values())
+    print(
+        f"joint: {joint_conversations} conversations, {joint_messages} messages in {bench['train_steps']} steps of "
+        f"{config.joint_batch_size}: {joint_conversations / total:.1f} conversations/s, "
+        f"{joint_messages / total:.1f} messages/s ({total:.2f} s)"
+    )
+    for name, seconds in joint.items():
         print(f"  {name:<10} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
 
 

@@ -73,12 +73,12 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
                     ("Developed by", "the grooming-risk project"),
                     (
                         "Model type",
-                        "frozen sentence encoder (all-MiniLM-L6-v2, int8 ONNX) under a causal GRU over the "
+                        "sentence encoder (all-MiniLM-L6-v2, int8 ONNX) under a causal GRU over the "
                         "messages (risk so far + 9 signal heads), fused with a metadata model",
                     ),
                     ("Language(s) (NLP)", "English"),
                     ("License", "Apache-2.0"),
-                    ("Base model (frozen encoder)", base),
+                    ("Finetuned from model", base),
                     ("Labels", ", ".join(manifest.get("labels", []))),
                 ]
             ),
@@ -166,10 +166,11 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             MORE,
             "<h3>Technical Specifications</h3><h4>Model Architecture and Objective</h4>",
             _p(
-                "all-MiniLM-L6-v2, frozen, embeds each message (mean of its token states); a one-way GRU reads "
+                "all-MiniLM-L6-v2 embeds each message (mean of its token states); a one-way GRU reads "
                 "the embeddings in order with each sender's role and gives after every message the risk so far "
-                "and that message's signals (binary cross-entropy, class-weighted); a conversation's content "
-                "logit is its risk after the last message; Platt calibration and risk bands "
+                "and that message's signals (binary cross-entropy, class-weighted; the GRU first on the frozen "
+                "encoder, then both together: LP-FT); a conversation's content logit is its risk after the last "
+                "message; Platt calibration and risk bands "
                 f"fitted on {escape(str(fitted_on.get('calibration', 'validation')))}; a logistic fusion with the "
                 f"metadata model fitted on {escape(', '.join(fitted_on.get('fusion', ['validation'])))}."
             ),

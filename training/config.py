@@ -46,6 +46,10 @@ class TransformerConfig:
     max_positive_weight: float
     patience: int
     encode_batch_size: int  # messages per encoder batch
+    joint_epochs: int  # then encoder and conversation model together (LP-FT); 0: the encoder stays frozen
+    joint_batch_size: int  # conversations
+    joint_encoder_learning_rate: float
+    joint_learning_rate: float  # of the conversation model in the joint epochs
     threads: int
 
 

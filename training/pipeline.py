@@ -46,7 +46,16 @@ from training.calibration import fit_bands, fit_fusion, fit_platt
 from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.export import ExportGateError
-from training.finetune import embed_messages, fit, message_set, predict_logits, pretrained_path, set_seed
+from training.finetune import (
+    EpochResult,
+    embed_messages,
+    fine_tune_jointly,
+    fit,
+    message_set,
+    predict_logits,
+    pretrained_path,
+    set_seed,
+)
 from training.keyword_baseline import KeywordBaseline
 from training.metadata_model import MetadataModel
 from training.model import ConversationModel, MessageEncoder, build_encoder, load_content_model, save_content_model
@@ -133,21 +142,19 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         )
         model = ConversationModel(encoder.dim, config.hidden_size, config.dropout, len(LABELS))
         started = time.perf_counter()
-        history = fit(
-            model,
-            config,
-            train_set,
-            validation_set,
-            params.seed,
-            on_epoch=lambda r: mlflow.log_metrics(
-                {
-                    "train_loss": r.train_loss,
-                    "validation_pr_auc": r.validation_pr_auc,
-                    "epoch_seconds": r.seconds,
-                    "train_conversations_per_second": r.conversations_per_second,
-                },
-                step=r.epoch,
-            ),
+
+        def log_epoch(r: EpochResult) -> None:
+            metrics = {
+                "train_loss": r.train_loss,
+                "validation_pr_auc": r.validation_pr_auc,
+                "epoch_seconds": r.seconds,
+                "train_conversations_per_second": r.conversations_per_second,
+            }
+            mlflow.log_metrics(metrics, step=r.epoch)
+
+        history = fit(model, config, train_set, validation_set, params.seed, on_epoch=log_epoch)
+        history += fine_tune_jointly(
+            encoder, model, config, train_set, validation_set, params.seed, history, on_epoch=log_epoch
         )
         mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
         out = models / "transformer"
