@@ -76,7 +76,6 @@ def main() -> None:
     encode_seconds = time.perf_counter() - started
     data = MessageSet(
         embeddings=per_conversation(embeddings, encoded),
-        roles=[c.roles for c in encoded],
         encoded=encoded,
         targets=[message_targets(c) for c in conversations],
         labels=np.asarray(labels),

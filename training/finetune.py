@@ -110,10 +110,13 @@ class MessageSet:
     """Conversations as the conversation model reads them, with their targets."""
 
     embeddings: list[np.ndarray]  # per conversation: messages x dim, from the encoder as it was
-    roles: list[tuple[int, ...]]
-    encoded: list[EncodedConversation]  # the token ids, to encode again once the encoder trains
+    encoded: list[EncodedConversation]  # token ids and roles, to encode again once the encoder trains
     targets: list[np.ndarray]  # per conversation: messages x labels
     labels: np.ndarray  # per conversation
+
+    @property
+    def roles(self) -> list[tuple[int, ...]]:
+        return [c.roles for c in self.encoded]
 
     @property
     def messages(self) -> int:
@@ -127,7 +130,6 @@ def message_set(
     encoded = tokenizer.encode(conversations)
     return MessageSet(
         embeddings=per_conversation(embed_messages(encoder, message_token_ids(encoded), batch_size), encoded),
-        roles=[c.roles for c in encoded],
         encoded=encoded,
         targets=[message_targets(c) for c in conversations],
         labels=np.asarray([c.label for c in conversations]),
@@ -136,11 +138,12 @@ def message_set(
 
 def training_batch(data: MessageSet, rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
     """Embeddings, roles, targets and a mask of real (not padding) messages, right-padded."""
-    embeddings, roles = pad_conversations([data.embeddings[i] for i in rows], [data.roles[i] for i in rows])
-    targets, _ = pad_conversations([data.targets[i] for i in rows], [data.roles[i] for i in rows])
+    row_roles = [data.encoded[i].roles for i in rows]
+    embeddings, roles = pad_conversations([data.embeddings[i] for i in rows], row_roles)
+    targets, _ = pad_conversations([data.targets[i] for i in rows], row_roles)
     mask = np.zeros(roles.shape, dtype=np.float32)
-    for row, index in enumerate(rows):
-        mask[row, : len(data.roles[index])] = 1.0
+    for row, row_role in enumerate(row_roles):
+        mask[row, : len(row_role)] = 1.0
     return tuple(torch.from_numpy(a) for a in (embeddings, roles, targets, mask))
 
 
@@ -195,6 +198,25 @@ def training_loss(
     return (per_message * mask).sum() / mask.sum()
 
 
+def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list, max_grad_norm: float) -> None:
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    optimizer.step()
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def validation_pr_auc(
+    model: ConversationModel, embeddings: Sequence[np.ndarray], validation: MessageSet, batch_size: int
+) -> float:
+    """PR-AUC of the conversation score (the risk after the last message) on `validation`."""
+    logits = predict_logits(model, embeddings, validation.roles, batch_size)
+    return float(average_precision_score(validation.labels, [z[-1, 0] for z in logits]))
+
+
 def fit(
     model: ConversationModel,
     config: TransformerConfig,
@@ -220,22 +242,18 @@ def fit(
         for batch in epoch_batches(len(train.embeddings), config.batch_size, rng):
             embeddings, roles, targets, mask = training_batch(train, batch)
             loss = training_loss(loss_fn, model(embeddings, roles), targets, mask, config.signal_loss_weight)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
+            _step(optimizer, loss, list(model.parameters()), config.max_grad_norm)
             total += loss.item() * len(batch)
             seen += len(batch)
         seconds = time.perf_counter() - started
-        logits = predict_logits(model, validation.embeddings, validation.roles, config.batch_size)
-        auc = float(average_precision_score(validation.labels, [z[-1, 0] for z in logits]))
+        auc = validation_pr_auc(model, validation.embeddings, validation, config.batch_size)
         result = EpochResult(epoch, total / max(seen, 1), auc, seconds, seen / seconds)
         history.append(result)
         on_epoch(result)
         log.info("epoch %d loss %.4f validation PR-AUC %.4f (%.1f s)", epoch, result.train_loss, auc, seconds)
         if auc > best_auc:
             best_auc, stale = auc, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = _snapshot(model)
         else:
             stale += 1
             if stale >= config.patience:
@@ -292,7 +310,7 @@ def fine_tune_jointly(
     parameters = [*encoder.parameters(), *model.parameters()]
     history: list[EpochResult] = []
     best_auc = max(r.validation_pr_auc for r in fitted)
-    best_state = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in (encoder, model)]
+    best_state = [_snapshot(encoder), _snapshot(model)]
     first = len(fitted) + 1
     for epoch in range(first, first + config.joint_epochs):
         started = time.perf_counter()
@@ -301,25 +319,19 @@ def fine_tune_jointly(
         total, seen = 0.0, 0
         for batch in epoch_batches(len(train.encoded), config.joint_batch_size, rng):
             loss = joint_loss(encoder, model, train, batch, loss_fn, config)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-            optimizer.step()
+            _step(optimizer, loss, parameters, config.max_grad_norm)
             total += loss.item() * len(batch)
             seen += len(batch)
         seconds = time.perf_counter() - started
         vectors = embed_messages(encoder, message_token_ids(validation.encoded), config.encode_batch_size)
-        logits = predict_logits(
-            model, per_conversation(vectors, validation.encoded), validation.roles, config.batch_size
-        )
-        auc = float(average_precision_score(validation.labels, [z[-1, 0] for z in logits]))
+        auc = validation_pr_auc(model, per_conversation(vectors, validation.encoded), validation, config.batch_size)
         result = EpochResult(epoch, total / max(seen, 1), auc, seconds, seen / seconds)
         history.append(result)
         on_epoch(result)
         log.info("joint epoch %d loss %.4f validation PR-AUC %.4f (%.0f s)", epoch, result.train_loss, auc, seconds)
         if auc > best_auc:
             best_auc = auc
-            best_state = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in (encoder, model)]
+            best_state = [_snapshot(encoder), _snapshot(model)]
     encoder.load_state_dict(best_state[0])
     model.load_state_dict(best_state[1])
     encoder.eval()
