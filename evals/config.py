@@ -69,6 +69,10 @@ class GatesConfig:
     max_hard_negative_fpr: float
     max_external_benign_fpr: float
     max_ece: float
+    min_human_recall: float  # on `human_split`, hand-written conversations
+    human_split: str
+    max_chitchat_fpr: float  # on `chitchat_split`, real benign chat
+    chitchat_split: str
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,10 @@ SECTIONS = frozenset(
         "gates",
         "registry",
         "figures",
+        "template_cv",
     }
 )
+TEMPLATE_CV = "template_cv.jsonl"  # written by the template_cv stage under paths.models
 
 
 class ScoresConversations(Protocol):
@@ -212,6 +214,11 @@ def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -
 def detection_section(
     scored: dict[str, ScoredSplit], thresholds: dict[str, float], params: EvalParams, bootstrap: Bootstrap
 ) -> dict[str, dict]:
+    def served_flags(split: ScoredSplit, model: str) -> np.ndarray | None:
+        """The fused score's flags are its bands: a record without account metadata is banded on
+        its content score, with thresholds of its own."""
+        return flagged([r.risk_band for _, r in split.readable], "medium") if model == "fused" else None
+
     return {
         name: {
             model: detection_metrics(
@@ -221,6 +228,7 @@ def detection_section(
                 bootstrap,
                 params.evaluate.precision_at_recall,
                 params.evaluate.recall_at_fpr,
+                served_flags(split, model),
             )
             for model, s in sorted(split.models().items())
             if model in thresholds
@@ -396,6 +404,26 @@ def analyse(
     return metrics
 
 
+def template_cv_section(path: Path, bootstrap: Bootstrap) -> dict | None:
+    """ROC-AUC and PR-AUC, with intervals, of each model's out-of-fold scores in the template-family
+    cross-validation (training/template_cv.py); None when that stage has not run."""
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = np.asarray([r["label"] for r in rows], dtype=int)
+    ranking = {"roc_auc": roc_auc, "pr_auc": average_precision}
+    models = sorted({m for r in rows for m in r["scores"]})
+    return {
+        "folds": len({r["fold"] for r in rows}),
+        "n": int(labels.size),
+        "positives": int(labels.sum()),
+        "models": {
+            model: point_and_interval(ranking, labels, np.asarray([r["scores"][model] for r in rows]), bootstrap)
+            for model in models
+        },
+    }
+
+
 def provenance(bundle: Bundle) -> dict:
     return {
         "model_version": bundle.model_version,
@@ -418,6 +446,10 @@ def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> t
         bundle, scored[params.evaluate.threshold_split].models(), params.thresholds.medium_min_recall
     )
     metrics = analyse(scored, thresholds, params, notes)
+    bootstrap = Bootstrap(params.evaluate.bootstrap.resamples, params.evaluate.bootstrap.confidence, params.seed)
+    cv = template_cv_section(params.paths.models / TEMPLATE_CV, bootstrap)
+    if cv is not None:
+        metrics["template_cv"] = cv
     export_metrics = params.paths.models / EXPORT_METRICS
     if export_metrics.is_file():
         metrics["export"] = json.loads(export_metrics.read_text())
@@ -462,6 +494,9 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         put(f"signals.{name}.roc_auc", values["roc_auc"])
     for name, value in metrics.get("early_detection", {}).items():
         put(f"early.{name}", value)
+    for model, values in metrics.get("template_cv", {}).get("models", {}).items():
+        put(f"template_cv.{model}.roc_auc", values["roc_auc"])
+        put(f"template_cv.{model}.pr_auc", values["pr_auc"])
     gates = metrics.get("gates", {})
     put("gates.passed", gates.get("verdict") == "pass")
     for name, gate in gates.get("gates", {}).items():
@@ -492,6 +527,10 @@ def _print_summary(metrics: dict, out: Path) -> None:
                 f"{split:>16} {model:>11}: ROC-AUC {_number(values['roc_auc'])} PR-AUC {_number(values['pr_auc'])} "
                 f"F0.5 {_number(values['f0_5'])} FPR {_number(values['fpr'])}"
             )
+    for model, values in metrics.get("template_cv", {}).get("models", {}).items():
+        print(
+            f"{'template_cv':>16} {model:>11}: ROC-AUC {_number(values['roc_auc'])} PR-AUC {_number(values['pr_auc'])}"
+        )
     gates = metrics["gates"]
     for name, gate in gates["gates"].items():
         value = "n/a" if gate["value"] is None else f"{gate['value']:.4g}"

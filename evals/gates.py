@@ -105,6 +105,16 @@ def _suite_fpr(false_positives: dict, suite: str, band: str) -> tuple[float | No
     return fpr["value"], f"{suite}: {fpr['k']} of {fpr['n']} benign conversations at band {band} or above"
 
 
+def _split_recall(false_positives: dict, split: str, band: str) -> tuple[float | None, str]:
+    section = false_positives.get("splits", {}).get(split)
+    if section is None:
+        return None, f"split {split} was not scored"
+    recall = section["bands"][band]["recall"]
+    if recall["value"] is None:
+        return None, f"split {split} has no risky conversations"
+    return recall["value"], f"{split}: {recall['k']} of {recall['n']} risky conversations at band {band} or above"
+
+
 def evaluate_gates(metrics: dict, config: GatesConfig, suites: dict[str, str], calibration_split: str) -> list[Gate]:
     """Every gate of `config` on `metrics` (the evaluation's sections); `suites` names the
     hard-negative and external benign suites."""
@@ -124,6 +134,12 @@ def evaluate_gates(metrics: dict, config: GatesConfig, suites: dict[str, str], c
     gates.append(
         Gate("external_benign_fpr", "FPR on external benign chat", value, config.max_external_benign_fpr, "<=", detail)
     )
+    value, detail = _split_recall(false_positives, config.human_split, config.band)
+    gates.append(
+        Gate("human_recall", "recall on hand-written conversations", value, config.min_human_recall, ">=", detail)
+    )
+    value, detail = _suite_fpr(false_positives, config.chitchat_split, config.band)
+    gates.append(Gate("chitchat_fpr", "FPR on real benign chit-chat", value, config.max_chitchat_fpr, "<=", detail))
     if calibration is None or calibration.get("ece") is None:
         value, detail = None, f"no calibration figures on {calibration_split}"
     else:

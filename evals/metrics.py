@@ -233,25 +233,32 @@ def detection_metrics(
     bootstrap: Bootstrap,
     min_recall: float,
     max_fpr: float,
+    decisions: np.ndarray | None = None,
 ) -> dict[str, object]:
     """ROC-AUC, PR-AUC, precision at recall >= `min_recall`, recall at FPR <= `max_fpr`, and
-    F1, F0.5, precision, recall and FPR at `score >= threshold`, each with its interval."""
+    F1, F0.5, precision, recall and FPR of the flags: `score >= threshold`, or `decisions` where
+    given (the served bands, whose threshold depends on the record), each with its interval."""
     labels = np.asarray(labels, dtype=int)
-    metrics: dict[str, Metric] = {
+    ranking: dict[str, Metric] = {
         "roc_auc": roc_auc,
         "pr_auc": average_precision,
         "precision_at_recall": lambda y, s: precision_at_recall(y, s, min_recall),
         "recall_at_fpr": lambda y, s: recall_at_fpr(y, s, max_fpr),
-        "f1": lambda y, s: f_beta(y, s, threshold, 1.0),
-        "f0_5": lambda y, s: f_beta(y, s, threshold, 0.5),
-        "precision": lambda y, s: precision_at(y, s, threshold),
-        "recall": lambda y, s: recall_at(y, s, threshold),
-        "fpr": lambda y, s: fpr_at(y, s, threshold),
     }
+    cut = threshold if decisions is None else 0.5
+    flags: dict[str, Metric] = {
+        "f1": lambda y, s: f_beta(y, s, cut, 1.0),
+        "f0_5": lambda y, s: f_beta(y, s, cut, 0.5),
+        "precision": lambda y, s: precision_at(y, s, cut),
+        "recall": lambda y, s: recall_at(y, s, cut),
+        "fpr": lambda y, s: fpr_at(y, s, cut),
+    }
+    flagged_by = scores if decisions is None else np.asarray(decisions, dtype=np.float64)
     return {
         "n": int(labels.size),
         "positives": int(labels.sum()),
-        **point_and_interval(metrics, labels, scores, bootstrap),
+        **point_and_interval(ranking, labels, scores, bootstrap),
+        **point_and_interval(flags, labels, flagged_by, bootstrap),
         "threshold": float(threshold),
     }
 

@@ -14,7 +14,7 @@ from evals import tracking
 from evals.config import eval_params
 from evals.data_card import write_results
 from evals.evaluate import GAINS, METRICS, MODES, gain_key
-from evals.model_card import model_card
+from evals.model_card import DATA_BASIS, model_card
 from serving.bundle import MANIFEST
 from serving.params import load_params
 from serving.schema import SIGNALS
@@ -147,6 +147,7 @@ def _verdict_section(metrics: dict) -> str:
         registry_text = f"Not registered: {escape(str(registry.get('note', 'no registry information')))}."
     return (
         f"<div class='verdict {'pass' if verdict == 'pass' else 'fail'}'>Release verdict: {escape(headline)}</div>"
+        f"<p class='note'><b>What these figures rest on.</b> {escape(DATA_BASIS)}</p>"
         "<table class='gates'><thead><tr><th>gate</th><th>figure</th><th>status</th><th>value</th><th>limit</th>"
         f"<th>decided by</th></tr></thead><tbody>{body}</tbody></table>"
         f"<p class='note'>Rates count a conversation as flagged at band <code>{escape(gates['band'])}</code> or above. "

@@ -16,13 +16,18 @@ from serving.schema import MODE_CONTENT, MODE_METADATA, Limits
 from serving.text import MessageParams
 
 # 2: a message encoder and a conversation model replace the window model.
-FORMAT_VERSION = 2
+# 3: the conversation model reads messages through their similarity to an exemplar library
+#    (carried as exemplars.yaml) and continues from the evidence of earlier segments.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 ENCODER_MODEL = "encoder.onnx"
 CONVERSATION_MODEL = "conversation.onnx"
 METADATA_MODEL = "metadata_model.onnx"
 TOKENIZER = "tokenizer.json"
-REQUIRED_FILES = (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER)
+EXEMPLARS = "exemplars.yaml"
+# The thresholds of a consenting record without account metadata: its calibrated content score.
+CONTENT_ONLY = "content-only"
+REQUIRED_FILES = (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER, EXEMPLARS)
 
 
 class BundleError(RuntimeError):
@@ -70,6 +75,7 @@ class Runtime:
     top_messages: int
     explain_messages: int  # messages occluded per conversation on the review page
     chunk_records: int
+    segment_messages: int  # messages of one conversation encoded and read per step: bounds memory
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def _check_manifest_fields(manifest: dict[str, Any]) -> None:
         bundle = Bundle(Path("."), "", manifest)
         bundle.message, bundle.limits, bundle.runtime, bundle.fusion  # noqa: B018 - each builds and checks a section
         bundle.content_calibration, bundle.metadata_calibration  # noqa: B018
-        for mode in (MODE_CONTENT, MODE_METADATA):
+        for mode in (MODE_CONTENT, MODE_METADATA, CONTENT_ONLY):
             bundle.bands(mode)
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"bundle manifest is malformed ({type(error).__name__}: {error})") from None

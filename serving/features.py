@@ -90,6 +90,18 @@ def _burstiness(stamps: list[datetime]) -> float:
     return (spread - mean) / (spread + mean) if spread + mean > 0 else math.nan
 
 
+def metadata_used(conversation: Conversation) -> list[str]:
+    """The METADATA_FEATURES known for `conversation`."""
+    known = ~np.isnan(metadata_features(conversation))
+    return [name for name, present in zip(METADATA_FEATURES, known, strict=True) if present]
+
+
+def has_account_metadata(conversation: Conversation) -> bool:
+    """Whether any account feature is known: without one, the metadata model has nothing but
+    timing to go on, and a consenting record is scored on its content alone."""
+    return any(not math.isnan(_number(conversation.metadata.get(name))) for name in ACCOUNT_FEATURES)
+
+
 def metadata_matrix(conversations: list[Conversation]) -> np.ndarray:
     """Features of many conversations, one row each."""
     if not conversations:

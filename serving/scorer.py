@@ -3,13 +3,14 @@ conversation model, fused with the metadata model and banded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import (
+    CONTENT_ONLY,
     CONVERSATION_MODEL,
     ENCODER_MODEL,
     METADATA_MODEL,
@@ -20,7 +21,7 @@ from serving.bundle import (
     Fusion,
     Platt,
 )
-from serving.features import METADATA_FEATURES, metadata_matrix
+from serving.features import METADATA_FEATURES, has_account_metadata, metadata_matrix, metadata_used
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
 from serving.text import (
     EncodedConversation,
@@ -79,6 +80,7 @@ class ConversationScore:
     mode: str
     content_score: float | None
     metadata_score: float
+    metadata_used: list[str]
 
     def to_record(self, model_version: str, bundle_sha256: str) -> dict:
         """The output record of ARCHITECTURE.md (no message text)."""
@@ -90,6 +92,7 @@ class ConversationScore:
             "alert_message_index": self.alert_message_index,
             "top_message_indices": self.top_message_indices,
             "mode": self.mode,
+            "metadata_used": self.metadata_used,
             "model_version": model_version,
             "bundle_sha256": bundle_sha256,
         }
@@ -125,22 +128,76 @@ def session_embeddings(
     return out
 
 
-def session_conversation_logits(
-    session: ort.InferenceSession,
+# A conversation model: (embeddings, roles, evidence) -> (logits, evidence), batch-first arrays.
+ConversationRunner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def session_runner(session: ort.InferenceSession) -> ConversationRunner:
+    """The conversation model of an ONNX session as a `ConversationRunner`."""
+
+    def run(embeddings: np.ndarray, roles: np.ndarray, evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, so_far = session.run(
+            ["logits", "evidence_out"], {"embeddings": embeddings, "roles": roles, "evidence": evidence}
+        )
+        return logits, so_far
+
+    return run
+
+
+def run_segments(
+    run: ConversationRunner,
+    embeddings: Sequence[np.ndarray],
+    roles: Sequence[Sequence[int]],
+    evidence: np.ndarray,
+    segment: int,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """One batch of conversations, `segment` messages at a time, each segment continuing from the
+    evidence the one before left: the per-message logits of each and its evidence after its last
+    message. `evidence` (conversations x signals) is where each starts."""
+    evidence = evidence.copy()
+    parts: list[list[np.ndarray]] = [[] for _ in embeddings]
+    longest = max((len(e) for e in embeddings), default=0)
+    for start in range(0, longest, segment):
+        going = [i for i, e in enumerate(embeddings) if len(e) > start]
+        padded, padded_roles = pad_conversations(
+            [embeddings[i][start : start + segment] for i in going], [roles[i][start : start + segment] for i in going]
+        )
+        logits, so_far = run(padded, padded_roles, evidence[going].astype(np.float32))
+        for row, index in enumerate(going):
+            count = min(segment, len(embeddings[index]) - start)
+            parts[index].append(logits[row, :count])
+            evidence[index] = so_far[row, count - 1]
+    empty = np.zeros((0, 1 + evidence.shape[1]), dtype=np.float32)
+    return [np.concatenate(p) if p else empty for p in parts], evidence
+
+
+def conversation_logits(
+    run: ConversationRunner,
     embeddings: Sequence[np.ndarray],
     roles: Sequence[Sequence[int]],
     batch_size: int,
-) -> list[np.ndarray]:
-    """The per-message logits (messages x labels) of each conversation from a conversation-model
-    session, in batches of conversations of similar length: row i is the risk so far and the
-    signals of message i, read with every message before it."""
-    out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(embeddings)
+    segment: int,
+    evidence: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The per-message logits (messages x labels) of each conversation, row i the risk so far and
+    the signals of message i, read with every message before it; and each conversation's
+    evidence after its last message. Conversations of similar length share a batch; each is read
+    in segments of at most `segment` messages, so the model's memory does not grow with a
+    conversation's length. `evidence` (conversations x signals, default zeros) continues
+    conversations read before."""
+    if evidence is None:
+        evidence = np.zeros((len(embeddings), len(SIGNALS)), dtype=np.float32)
+    out: list[np.ndarray] = [np.zeros((0, 1 + len(SIGNALS)), dtype=np.float32)] * len(embeddings)
+    after = evidence.astype(np.float32).copy()
     for batch in bucketed_batches([len(e) for e in embeddings], batch_size):
-        padded, padded_roles = pad_conversations([embeddings[i] for i in batch], [roles[i] for i in batch])
-        (logits,) = session.run(["logits"], {"embeddings": padded, "roles": padded_roles})
+        batch = [int(i) for i in batch]
+        logits, so_far = run_segments(
+            run, [embeddings[i] for i in batch], [roles[i] for i in batch], after[batch], segment
+        )
         for row, index in enumerate(batch):
-            out[index] = logits[row, : len(embeddings[index])]
-    return out
+            out[index] = logits[row]
+        after[batch] = so_far
+    return out, after
 
 
 def escalation_ranking(message_logits: np.ndarray) -> np.ndarray:
@@ -195,16 +252,43 @@ class Scorer:
         )
         return per_conversation(vectors, encoded)
 
-    def conversation_logits(self, embeddings: Sequence[np.ndarray], roles: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        """Per-message logits (messages x labels) of conversations given their message embeddings."""
-        return session_conversation_logits(
-            self.conversation_session, embeddings, roles, self.bundle.runtime.conversation_batch_size
+    def conversation_logits(
+        self,
+        embeddings: Sequence[np.ndarray],
+        roles: Sequence[Sequence[int]],
+        evidence: np.ndarray | None = None,
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per-message logits (messages x labels) of conversations given their message embeddings,
+        and their evidence after the last message (`conversation_logits` above)."""
+        runtime = self.bundle.runtime
+        return conversation_logits(
+            session_runner(self.conversation_session),
+            embeddings,
+            roles,
+            runtime.conversation_batch_size,
+            runtime.segment_messages,
+            evidence,
         )
 
     def message_logits(self, conversations: Sequence[Conversation]) -> list[np.ndarray]:
-        """Per-message logits of each conversation; the caller passes only records with consent."""
-        encoded = self.tokenizer.encode(conversations)
-        return self.conversation_logits(self.embeddings(encoded), [c.roles for c in encoded])
+        """Per-message logits of each conversation; the caller passes only records with consent.
+        Messages are tokenised and encoded `runtime.segment_messages` at a time per conversation,
+        each segment continuing the evidence of the one before, so that a conversation of tens of
+        thousands of messages is scored whole in memory bounded by the segment."""
+        segment = self.bundle.runtime.segment_messages
+        parts: list[list[np.ndarray]] = [[] for _ in conversations]
+        evidence = np.zeros((len(conversations), len(SIGNALS)), dtype=np.float32)
+        longest = max((len(c.messages) for c in conversations), default=0)
+        for start in range(0, longest, segment):
+            going = [i for i, c in enumerate(conversations) if len(c.messages) > start]
+            encoded = self.tokenizer.encode([conversations[i] for i in going], start, start + segment)
+            logits, after = self.conversation_logits(
+                self.embeddings(encoded), [c.roles for c in encoded], evidence[going]
+            )
+            for index, part in zip(going, logits, strict=True):
+                parts[index].append(part)
+            evidence[going] = after
+        return [np.concatenate(p) for p in parts]
 
     def metadata_logits(self, conversations: Sequence[Conversation]) -> np.ndarray:
         """Logit of the metadata model's risk probability for each conversation."""
@@ -238,8 +322,10 @@ class Scorer:
     ) -> ConversationScore:
         bundle = self.bundle
         running_content = logits[:, 0].astype(np.float64)
-        running_risk = fuse(bundle.fusion, running_content, metadata_logit)
-        bands = bundle.bands(MODE_CONTENT)
+        if has_account_metadata(conversation):
+            running_risk, bands = fuse(bundle.fusion, running_content, metadata_logit), bundle.bands(MODE_CONTENT)
+        else:  # absent metadata is unknown: the score rests on the content alone
+            running_risk, bands = platt(bundle.content_calibration, running_content), bundle.bands(CONTENT_ONLY)
         crossed = np.flatnonzero(running_risk >= bands.medium)
         top = escalation_ranking(logits)[: bundle.runtime.top_messages]
         signal_scores = sigmoid(logits[:, 1:].max(axis=0))
@@ -254,6 +340,7 @@ class Scorer:
             mode=MODE_CONTENT,
             content_score=float(platt(bundle.content_calibration, running_content[-1])),
             metadata_score=float(platt(bundle.metadata_calibration, metadata_logit)),
+            metadata_used=metadata_used(conversation),
         )
 
     def _metadata_only_score(self, conversation: Conversation, metadata_logit: float) -> ConversationScore:
@@ -268,6 +355,7 @@ class Scorer:
             mode=MODE_METADATA,
             content_score=None,
             metadata_score=risk_score,
+            metadata_used=metadata_used(conversation),
         )
 
 
@@ -302,15 +390,16 @@ def explain(scorer: Scorer, conversations: Sequence[Conversation]) -> list[Expla
     result: list[Explanation | None] = [None] * len(conversations)
     encoded = scorer.tokenizer.encode([conversations[i] for i in readable])
     embeddings = scorer.embeddings(encoded)
-    full = scorer.conversation_logits(embeddings, [c.roles for c in encoded])
+    full, _ = scorer.conversation_logits(embeddings, [c.roles for c in encoded])
     for index, conversation, vectors, logits in zip(readable, encoded, embeddings, full, strict=True):
         count = len(conversation.roles)
         limit = scorer.bundle.runtime.explain_messages if count > 1 else 0
         removed = sorted(int(k) for k in escalation_ranking(logits)[:limit])
-        keep = [[j for j in range(count) if j != k] for k in removed]
-        variants = scorer.conversation_logits(
-            [vectors[rows] for rows in keep], [[conversation.roles[j] for j in rows] for rows in keep]
-        )
+        roles = np.asarray(conversation.roles)
+        # One variant at a time: a long conversation's copies would not fit side by side.
+        variants = [
+            scorer.conversation_logits([np.delete(vectors, k, axis=0)], [np.delete(roles, k)])[0][0] for k in removed
+        ]
         full_risk = float(logits[-1, 0])
         full_signals = sigmoid(logits[:, 1:].max(axis=0))
         attributions = [

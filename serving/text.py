@@ -63,18 +63,21 @@ class MessageTokenizer:
         self.tokenizer = tokenizer
         self.params = params
 
-    def encode(self, conversations: Sequence[Conversation]) -> list[EncodedConversation]:
-        """Every message of every conversation, tokenised in one batch."""
-        texts = [normalize(m.text) for conversation in conversations for m in conversation.messages]
+    def encode(
+        self, conversations: Sequence[Conversation], start: int = 0, stop: int | None = None
+    ) -> list[EncodedConversation]:
+        """Messages `start` to `stop` (default: every message) of every conversation, tokenised in one batch."""
+        chosen = [conversation.messages[start:stop] for conversation in conversations]
+        texts = [normalize(m.text) for messages in chosen for m in messages]
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         cls_id = self.tokenizer.token_to_id("[CLS]")
         sep_id = self.tokenizer.token_to_id("[SEP]")
         keep = self.params.max_tokens - 2
         result, offset = [], 0
-        for conversation in conversations:
-            count = len(conversation.messages)
+        for messages in chosen:
+            count = len(messages)
             token_ids = tuple((cls_id, *encodings[offset + i].ids[:keep], sep_id) for i in range(count))
-            roles = tuple(ROLE_IDS[m.role] for m in conversation.messages)
+            roles = tuple(ROLE_IDS[m.role] for m in messages)
             result.append(EncodedConversation(token_ids, roles))
             offset += count
         return result

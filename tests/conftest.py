@@ -81,14 +81,14 @@ def run_cli(*args: str) -> int:
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
-    """generate -> train -> export -> evaluate -> report with the quick profile, in a fresh folder."""
+    """generate -> train -> template-cv -> export -> evaluate -> report with the quick profile, in a fresh folder."""
     root = tmp_path_factory.mktemp("quick")
     shutil.copyfile(ROOT / "params.yaml", root / "params.yaml")
     previous_cwd, previous_uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.chdir(root)
     try:
-        for stage in ("generate", "train", "export", "evaluate", "report"):
+        for stage in ("generate", "train", "template-cv", "export", "evaluate", "report"):
             assert run_cli(stage, "--params", "params.yaml", "--profile", "quick") == 0, stage
     finally:
         os.chdir(previous_cwd)

@@ -81,6 +81,7 @@ class GroupBiasedModel:
                     mode=MODE_CONTENT,
                     content_score=base,
                     metadata_score=0.5,
+                    metadata_used=[],
                 )
             )
         return results

@@ -10,7 +10,16 @@ from mlflow.exceptions import MlflowException
 
 from evals.gates import NO_DATA, PASS
 
-GATES = {"group_fpr_gap", "subgroup_auc", "bpsn_auc", "hard_negative_fpr", "external_benign_fpr", "ece"}
+GATES = {
+    "group_fpr_gap",
+    "subgroup_auc",
+    "bpsn_auc",
+    "hard_negative_fpr",
+    "external_benign_fpr",
+    "human_recall",
+    "chitchat_fpr",
+    "ece",
+}
 
 
 def texts_of(path, min_length=25):

@@ -6,28 +6,41 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from serving.bundle import load_bundle
+from serving.bundle import CONTENT_ONLY, load_bundle
+from serving.features import has_account_metadata
 from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, labels_of, with_consent
 from serving.scorer import Scorer
 from training.calibration import fit_fusion
 from training.config import training_params
 from training.data import read_split
+from training.exemplars import load_library
 
 
 def test_pipeline_leaves_a_verified_bundle_metrics_report_and_mlflow_runs(quick_run):
     bundle = load_bundle(quick_run.bundle)
     manifest = bundle.manifest
     assert manifest["labels"] == list(LABELS)
-    assert set(manifest["files"]) == {"encoder.onnx", "conversation.onnx", "metadata_model.onnx", "tokenizer.json"}
-    assert set(manifest["thresholds"]) == {MODE_CONTENT, MODE_METADATA}
+    assert set(manifest["files"]) == {
+        "encoder.onnx",
+        "conversation.onnx",
+        "metadata_model.onnx",
+        "tokenizer.json",
+        "exemplars.yaml",
+    }
+    assert manifest["exemplars"]["version"] == load_library().version
+    assert set(manifest["thresholds"]) == {MODE_CONTENT, MODE_METADATA, CONTENT_ONLY}
     for bands in manifest["thresholds"].values():
         assert bands["medium"] <= bands["high"]
     assert len(manifest["training_data_sha256"]) == 64
     assert not any(quick_run.bundle.glob("*.pkl")) and not any(quick_run.bundle.glob("*.pickle"))
 
     metrics = quick_run.read_json("reports/metrics.json")
-    for split in ("validation", "test"):
-        assert set(metrics[split]) == {"tfidf", "keyword", "transformer", "metadata", "fused"}
+    for split in ("validation", "test", "test_human", "external_benign_chitchat"):
+        assert set(metrics[split]) == {"tfidf", "keyword", "exemplar_zero_shot", "transformer", "metadata", "fused"}
+    assert metrics["test_human"]["fused"]["n"] >= 150
+    cv = metrics["template_cv"]
+    assert cv["folds"] == 2 and set(cv["models"]) == {"tfidf", "keyword", "exemplar_zero_shot", "transformer"}
+    for split in ("validation", "test", "test_human"):
         for values in metrics[split].values():
             assert {"roc_auc", "pr_auc", "f1", "f0_5", "fpr"} <= set(values)
             assert 0.0 <= values["roc_auc"] <= 1.0
@@ -61,6 +74,7 @@ def test_fusion_is_fitted_on_validation_and_its_obfuscated_twin(quick_run):
     parts = []
     for name in ("validation", "validation_obfuscated"):
         readable = with_consent(read_split(quick_run.root / params.paths.data, name, params.limits).conversations)
+        readable = [c for c in readable if has_account_metadata(c)]  # the others are scored on content alone
         parts.append((scorer.content_logits(readable), scorer.metadata_logits(readable), labels_of(readable)))
     both = fit_fusion(*(np.concatenate(column) for column in zip(*parts, strict=True)), params.calibration.C)
     validation_only = fit_fusion(*parts[0], params.calibration.C)

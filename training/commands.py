@@ -1,4 +1,4 @@
-"""Training's subcommands: `generate`, `train` and `export`."""
+"""Training's subcommands: `generate`, `train`, `template-cv` and `export`."""
 
 from serving.cli import stage_command
 
@@ -8,4 +8,9 @@ train = stage_command(
 )
 export = stage_command(
     "export ONNX (fp32, int8), check parity, calibrate and write the bundle", "training.pipeline:export_stage", "train"
+)
+template_cv = stage_command(
+    "template-family cross-validation: train without each family of escalation phrasing, score it",
+    "training.template_cv:template_cv_stage",
+    "train",
 )

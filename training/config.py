@@ -32,11 +32,25 @@ class TinyBert:
 
 
 @dataclass(frozen=True)
+class HeadInit:
+    """Starting values of the exemplar head's parameters (`transformer.head_init`): each signal's
+    weights on its best positive, near-miss and benign similarity and its bias; the role gates
+    (reporter, reported, other); the risk weight of each signal's evidence and the risk bias."""
+
+    positive_weight: float
+    near_miss_weight: float
+    benign_weight: float
+    signal_bias: float
+    role_gates: tuple[float, float, float]
+    risk_weight: float
+    risk_bias: float
+
+
+@dataclass(frozen=True)
 class TransformerConfig:
     init: str  # "pretrained" (all-MiniLM-L6-v2) or "random" (a tiny BERT, for tests)
     tiny: TinyBert
-    hidden_size: int  # of the conversation model
-    dropout: float  # on the message embeddings the conversation model reads
+    head_init: HeadInit
     signal_loss_weight: float  # the nine signal losses (averaged) against the risk loss
     epochs: int
     batch_size: int  # conversations
@@ -80,6 +94,25 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class ChitchatConfig:
+    """Real benign chat from `chitchat-dataset`, split by conversation (training/chitchat.py)."""
+
+    train: int  # conversations added to the train split, benign
+    validation: int  # and to validation
+    suite: int  # conversations of the evaluation suite
+    suite_name: str  # its split name
+    min_messages: int  # shorter conversations are not used
+
+
+@dataclass(frozen=True)
+class TemplateCvConfig:
+    folds: int
+    train: int  # conversations per fold, without the fold's template family
+    validation: int  # the same, for early stopping
+    test: int  # conversations per fold whose escalation moves use only the fold's family
+
+
+@dataclass(frozen=True)
 class TrainingParams:
     seed: int
     paths: Paths
@@ -95,6 +128,9 @@ class TrainingParams:
     thresholds: Thresholds
     runtime: Runtime
     mlflow: MlflowConfig
+    chitchat: ChitchatConfig
+    committed_splits: dict[str, str]  # split name -> a committed JSONL file, relative to the repository
+    template_cv: TemplateCvConfig
 
 
 SECTIONS = tuple(TrainingParams.__dataclass_fields__)

@@ -136,16 +136,22 @@ def export_encoder(encoder: MessageEncoder, path: Path, opset: int) -> None:
 
 
 def export_conversation_model(model: ConversationModel, path: Path, opset: int) -> None:
-    """The conversation model in fp32: (embeddings, roles) -> logits, dynamic batch and message
-    axes. Its output's recorded shape is cleared to symbolic names: the exporter fixes the
-    message axis of the example there, though the graph itself takes any length."""
-    embeddings = torch.zeros((2, 7, model.project.in_features), dtype=torch.float32)
+    """The conversation model in fp32: (embeddings, roles, evidence) -> (logits, evidence_out),
+    dynamic batch and message axes. Its outputs' recorded shapes are cleared to symbolic names:
+    the exporter fixes the message axis of the example there, though the graph takes any length."""
+    embeddings = torch.zeros((2, 7, model.exemplars.shape[1]), dtype=torch.float32)
     roles = torch.zeros((2, 7), dtype=torch.long)
-    axes = {"embeddings": {0: "batch", 1: "messages"}, "roles": {0: "batch", 1: "messages"}}
-    names = {"inputs": ["embeddings", "roles"], "outputs": ["logits"]}
-    graph = _export(model, (embeddings, roles), path, opset, names, axes)
-    output_dims = graph.graph.output[0].type.tensor_type.shape.dim
-    output_dims[0].dim_param, output_dims[1].dim_param = "batch", "messages"
+    evidence = torch.zeros((2, model.risk_weights.shape[0]), dtype=torch.float32)
+    axes = {
+        "embeddings": {0: "batch", 1: "messages"},
+        "roles": {0: "batch", 1: "messages"},
+        "evidence": {0: "batch"},
+    }
+    names = {"inputs": ["embeddings", "roles", "evidence"], "outputs": ["logits", "evidence_out"]}
+    graph = _export(model, (embeddings, roles, evidence), path, opset, names, axes)
+    for output in graph.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        dims[0].dim_param, dims[1].dim_param = "batch", "messages"
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
 

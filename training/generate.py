@@ -14,13 +14,15 @@ order, with sorted keys and rounded numbers, and carry no time or path of the ru
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from serving.schema import SIGNALS
-from training import synthetic
+from training import chitchat, synthetic
+from training.chitchat import chitchat_splits
 from training.config import training_params
 from training.data import write_jsonl
 
@@ -47,15 +49,36 @@ GROUP_KEYS: tuple[str, ...] = (
 LENGTH_BINS: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # upper bounds of the histogram bins
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def committed_file(relative: str) -> Path:
+    """A committed data file: relative to the working directory, else to the project's root."""
+    path = Path(relative)
+    return path if path.is_file() else PROJECT_ROOT / relative
+
+
 def generate_stage(params_path: Path, profile: str | None) -> int:
     params, _ = training_params(params_path, profile)
     config = params.generate
     splits = synthetic.generate(config)
+    real_benign = chitchat_splits(params.chitchat, params.seed)
     for name, records in splits.items():
         path = params.paths.data / f"{name}.jsonl"
-        write_jsonl(path, records)
+        added = real_benign.get(name, [])
+        write_jsonl(path, records + added)
         positives = sum(r["label"] == 1 for r in records)
-        print(f"{name}: {len(records)} conversations ({positives} risky, {config.suite(name)}) -> {path}")
+        print(
+            f"{name}: {len(records)} conversations ({positives} risky, {config.suite(name)})"
+            f"{f' + {len(added)} benign from {chitchat.SOURCE}' if added else ''} -> {path}"
+        )
+    suite = params.chitchat.suite_name
+    write_jsonl(params.paths.data / f"{suite}.jsonl", real_benign[suite])
+    print(f"{suite}: {len(real_benign[suite])} benign conversations from {chitchat.SOURCE}")
+    for name, relative in params.committed_splits.items():
+        source = committed_file(relative)
+        shutil.copyfile(source, params.paths.data / f"{name}.jsonl")
+        print(f"{name}: copied from {relative}")
     stats = data_card_stats(config, splits)
     card = Path(config.card_dir)
     card.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,19 @@
 """The content model in two parts, each exported to its own ONNX graph: a BERT message encoder
-(one embedding per message) and a causal conversation model over the messages in order."""
+(one embedding per message) and a causal conversation model over the messages in order, which
+reads each message through its similarity to the exemplar library (training/exemplars.py)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel
 
-from serving.text import ROLE_IDS
-from training.config import TransformerConfig
+from serving.schema import SIGNALS
+from training.config import HeadInit, TransformerConfig
 
 
 def build_encoder(config: TransformerConfig, vocab_size: int, pretrained: str | None = None) -> BertModel:
@@ -55,24 +57,68 @@ class MessageEncoder(torch.nn.Module):
         return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
+def running_max(values: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    """Running maximum along the message axis of (batch x messages x k), starting from `state`
+    (batch x k). A lower-triangular mask rather than `cummax`, which the ONNX exporter lacks:
+    memory grows with the square of the messages of one call, so the scorer calls it on
+    segments of `runtime.segment_messages` and carries `state` between them."""
+    length = values.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=values.device).tril()
+    spread = torch.where(causal[None, :, :, None], values[:, None, :, :], torch.zeros((), dtype=values.dtype))
+    return torch.maximum(spread.amax(dim=2), state[:, None, :])
+
+
 class ConversationModel(torch.nn.Module):
-    """(embeddings, roles) -> logits (batch x messages x labels): after each message, the risk so
-    far and the signals of that message. A one-way GRU reads the messages in order, so each
-    output depends on that message and the ones before it only: the running score that finds
-    the first alerting message, and padding after a conversation that changes nothing."""
+    """(embeddings, roles, evidence) -> (logits, evidence): the exemplar head over a conversation.
 
-    def __init__(self, embedding_dim: int, hidden: int, dropout: float, labels: int) -> None:
+    Each message is compared, by cosine similarity, with the exemplar library; per signal, its
+    best positive, near-miss and benign similarity give that message's evidence for the signal
+    (a logistic of the three, times a gate for the sender's role). A signal's evidence so far is
+    the running maximum over the messages; the risk so far is a logistic of those nine maxima.
+    `logits` (batch x messages x labels) are, after each message, the risk so far and the logit
+    of that message's evidence per signal; `evidence` (batch x messages x signals) the running
+    maxima, whose row at a conversation's last message continues it in the next call.
+
+    About fifty parameters over similarities to a reviewed list: nothing here can learn a
+    phrasing the library does not already name, which is the point."""
+
+    def __init__(self, exemplars: torch.Tensor, ranges: dict[str, tuple[int, int]], init: HeadInit) -> None:
         super().__init__()
-        self.dropout = torch.nn.Dropout(dropout)
-        self.project = torch.nn.Linear(embedding_dim, hidden)
-        self.role = torch.nn.Embedding(len(ROLE_IDS), hidden)
-        self.gru = torch.nn.GRU(hidden, hidden, batch_first=True)
-        self.head = torch.nn.Linear(hidden, labels)
+        signals = len(SIGNALS)
+        self.ranges = {k: (int(a), int(b)) for k, (a, b) in ranges.items()}
+        self.init = init
+        self.register_buffer("exemplars", torch.nn.functional.normalize(exemplars.float(), dim=-1))
+        weights = [init.positive_weight, init.near_miss_weight, init.benign_weight]
+        self.similarity_weights = torch.nn.Parameter(torch.tensor([weights] * signals))
+        self.signal_bias = torch.nn.Parameter(torch.full((signals,), init.signal_bias))
+        self.role_gates = torch.nn.Parameter(torch.tensor(init.role_gates))
+        self.risk_weights = torch.nn.Parameter(torch.full((signals,), init.risk_weight))
+        self.risk_bias = torch.nn.Parameter(torch.tensor(init.risk_bias))
 
-    def forward(self, embeddings: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
-        inputs = torch.nn.functional.gelu(self.project(self.dropout(embeddings)) + self.role(roles))
-        states, _ = self.gru(inputs)
-        return self.head(states)
+    def similarities(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(... x dim) -> (... x signals x 3): per signal, the best cosine similarity with its
+        positive and its near-miss exemplars, and with the benign lines."""
+        cosine = torch.nn.functional.normalize(embeddings, dim=-1) @ self.exemplars.T
+        best = lambda key: cosine[..., self.ranges[key][0] : self.ranges[key][1]].amax(dim=-1)  # noqa: E731
+        benign = best("benign")
+        return torch.stack(
+            [torch.stack([best(f"{s}/positive"), best(f"{s}/near_miss"), benign], dim=-1) for s in SIGNALS],
+            dim=-2,
+        )
+
+    def forward(
+        self, embeddings: torch.Tensor, roles: torch.Tensor, evidence: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if evidence is None:
+            evidence = torch.zeros((embeddings.shape[0], len(SIGNALS)), dtype=embeddings.dtype)
+        signal = (self.similarities(embeddings) * self.similarity_weights).sum(dim=-1) + self.signal_bias
+        gate = self.role_gates[roles].unsqueeze(-1).expand_as(signal)
+        # logit(sigmoid(signal) * sigmoid(gate)), exactly and without overflow.
+        message_logit = -torch.logsumexp(torch.stack([-signal, -gate, -signal - gate], dim=-1), dim=-1)
+        message = torch.sigmoid(message_logit)
+        so_far = running_max(message, evidence)
+        risk = so_far @ self.risk_weights + self.risk_bias
+        return torch.cat([risk.unsqueeze(-1), message_logit], dim=-1), so_far
 
 
 CONVERSATION_WEIGHTS = "conversation_model.safetensors"
@@ -81,22 +127,19 @@ CONVERSATION_CONFIG = "conversation_model.json"
 
 def save_content_model(folder: Path, bert: BertModel, model: ConversationModel) -> None:
     """Both parts under `folder`: the encoder as a transformers checkpoint, the conversation
-    model as safetensors with the sizes that rebuild it (no pickle)."""
+    model (exemplar embeddings included) as safetensors with what rebuilds it (no pickle)."""
     folder.mkdir(parents=True, exist_ok=True)
     bert.save_pretrained(folder / "encoder")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CONVERSATION_WEIGHTS))
-    sizes = {
-        "embedding_dim": model.project.in_features,
-        "hidden": model.project.out_features,
-        "dropout": model.dropout.p,
-        "labels": model.head.out_features,
-    }
-    (folder / CONVERSATION_CONFIG).write_text(json.dumps(sizes, indent=2))
+    config = {"exemplars": list(model.exemplars.shape), "ranges": model.ranges, "init": asdict(model.init)}
+    (folder / CONVERSATION_CONFIG).write_text(json.dumps(config, indent=2))
 
 
 def load_content_model(folder: Path) -> tuple[MessageEncoder, ConversationModel]:
     """The two parts saved by `save_content_model`, in eval mode."""
     bert = BertModel.from_pretrained(folder / "encoder", attn_implementation="eager", add_pooling_layer=False)
-    model = ConversationModel(**json.loads((folder / CONVERSATION_CONFIG).read_text()))
+    config = json.loads((folder / CONVERSATION_CONFIG).read_text())
+    init = HeadInit(**{**config["init"], "role_gates": tuple(config["init"]["role_gates"])})
+    model = ConversationModel(torch.zeros(config["exemplars"]), config["ranges"], init)
     model.load_state_dict(load_file(str(folder / CONVERSATION_WEIGHTS)))
     return MessageEncoder(bert).eval(), model.eval()

@@ -16,8 +16,10 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from serving.bundle import (
+    CONTENT_ONLY,
     CONVERSATION_MODEL,
     ENCODER_MODEL,
+    EXEMPLARS,
     METADATA_MODEL,
     TOKENIZER,
     Bands,
@@ -27,17 +29,18 @@ from serving.bundle import (
     write_manifest,
 )
 from serving.cli import UsageError
-from serving.features import METADATA_FEATURES
+from serving.features import METADATA_FEATURES, has_account_metadata
 from serving.operating import threshold_for_recall
 from serving.params import EXPORT_METRICS, PREDICTIONS, TRAIN_RUN
 from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation, labels_of, with_consent
 from serving.scorer import (
     Scorer,
+    conversation_logits,
     final_risk_logits,
     fuse,
     platt,
-    session_conversation_logits,
     session_embeddings,
+    session_runner,
 )
 from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import export, tracking
@@ -45,10 +48,13 @@ from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
 from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
+from training.exemplar_baseline import zero_shot_scores
+from training.exemplars import LIBRARY, load_library
 from training.export import ExportGateError
 from training.finetune import (
     EpochResult,
     embed_messages,
+    exemplar_head,
     fine_tune_jointly,
     fit,
     message_set,
@@ -58,10 +64,11 @@ from training.finetune import (
 )
 from training.keyword_baseline import KeywordBaseline
 from training.metadata_model import MetadataModel
-from training.model import ConversationModel, MessageEncoder, build_encoder, load_content_model, save_content_model
+from training.model import MessageEncoder, build_encoder, load_content_model, save_content_model
 from training.provenance import data_hash, git_commit, package_versions
 
 log = logging.getLogger(__name__)
+ZERO_SHOT = "exemplar_zero_shot"
 transformers_logging.disable_progress_bar()
 
 
@@ -120,7 +127,8 @@ def train_stage(params_path: Path, profile: str | None) -> int:
                 _write_predictions(models / PREDICTIONS / comparator / f"{name}.jsonl", readable[name], scores)
             mlflow.log_metric(f"{comparator}_fit_seconds", time.perf_counter() - started)
 
-        every_train = splits[TRAIN].conversations
+        # Records without account metadata (real benign chat) are scored on content alone.
+        every_train = [c for c in splits[TRAIN].conversations if has_account_metadata(c)]
         metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
         metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
@@ -131,16 +139,18 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         encoder = MessageEncoder(bert)
         torch.set_num_threads(config.threads)
         started = time.perf_counter()
-        train_set = message_set(encoder, tokenizer, readable[TRAIN], config.encode_batch_size)
-        validation_set = message_set(encoder, tokenizer, readable[VALIDATION], config.encode_batch_size)
+        sets = {name: message_set(encoder, tokenizer, readable[name], config.encode_batch_size) for name in readable}
         mlflow.log_metrics(
             {
-                "train_messages": train_set.messages,
-                "validation_messages": validation_set.messages,
+                "encoded_messages": sum(s.messages for s in sets.values()),
                 "encode_seconds": time.perf_counter() - started,
             }
         )
-        model = ConversationModel(encoder.dim, config.hidden_size, config.dropout, len(LABELS))
+        library = load_library()
+        model = exemplar_head(encoder, tokenizer, library, config)
+        for name in sorted(sets.keys() - {TRAIN}):
+            scores = zero_shot_scores(model, sets[name].embeddings, sets[name].roles)
+            _write_predictions(models / PREDICTIONS / ZERO_SHOT / f"{name}.jsonl", readable[name], scores)
         started = time.perf_counter()
 
         def log_epoch(r: EpochResult) -> None:
@@ -152,14 +162,16 @@ def train_stage(params_path: Path, profile: str | None) -> int:
             }
             mlflow.log_metrics(metrics, step=r.epoch)
 
-        history = fit(model, config, train_set, validation_set, params.seed, on_epoch=log_epoch)
+        history = fit(model, config, sets[TRAIN], sets[VALIDATION], params.seed, on_epoch=log_epoch)
         history += fine_tune_jointly(
-            encoder, model, config, train_set, validation_set, params.seed, history, on_epoch=log_epoch
+            encoder, model, config, sets[TRAIN], sets[VALIDATION], params.seed, history, on_epoch=log_epoch
         )
         mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
         out = models / "transformer"
         save_content_model(out, bert, model)
         shutil.copyfile(weights / "tokenizer.json", out / "tokenizer.json")
+        shutil.copyfile(LIBRARY, out / EXEMPLARS)
+        mlflow.set_tags({"exemplar_library_version": library.version, "exemplar_library_sha256": library.sha256})
         (out / "history.json").write_text(json.dumps([r.__dict__ for r in history], indent=2))
         run_info = {"mlflow_run_id": active.info.run_id, "data_sha256": data_sha256, "git_commit": commit}
         (models / TRAIN_RUN).write_text(json.dumps(run_info, indent=2))
@@ -223,10 +235,18 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     int8_session = export.session(staging / ENCODER_MODEL, threads)
 
     def served(embeddings: list[np.ndarray]) -> list[np.ndarray]:
-        return session_conversation_logits(conversation_session, embeddings, roles, runtime.conversation_batch_size)
+        return conversation_logits(
+            session_runner(conversation_session),
+            embeddings,
+            roles,
+            runtime.conversation_batch_size,
+            runtime.segment_messages,
+        )[0]
 
     torch_embeddings = per_conversation(embed_messages(encoder, token_ids, runtime.message_batch_size), encoded)
-    torch_logits = predict_logits(model, torch_embeddings, roles, runtime.conversation_batch_size)
+    torch_logits = predict_logits(
+        model, torch_embeddings, roles, runtime.conversation_batch_size, runtime.segment_messages
+    )
     fp32_embeddings = session_embeddings(export.session(fp32_optimized, threads), token_ids, runtime.message_batch_size)
     fp32_logits = served(per_conversation(fp32_embeddings, encoded))
     int8_embeddings = session_embeddings(int8_session, token_ids, runtime.message_batch_size)
@@ -251,6 +271,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     _check_gates(metrics, params.export)
 
     shutil.copyfile(source / "tokenizer.json", staging / TOKENIZER)
+    shutil.copyfile(source / EXEMPLARS, staging / EXEMPLARS)
     shutil.copyfile(models / "metadata" / METADATA_MODEL, staging / METADATA_MODEL)
     manifest = {
         "model_version": f"{run_info['data_sha256'][:8]}-{run_info['mlflow_run_id'][:8]}",
@@ -261,6 +282,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
         "metadata_features": list(METADATA_FEATURES),
         "onnx_io": {name: _onnx_io(staging / name) for name in (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL)},
         "training_data_sha256": run_info["data_sha256"],
+        "exemplars": {"version": load_library(source / EXEMPLARS).version, "file": EXEMPLARS},
         "git_commit": run_info["git_commit"],
         "mlflow_run_id": run_info["mlflow_run_id"],
         "packages": package_versions(),
@@ -268,7 +290,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
         # Identity calibration until fitted below on the bundle's own validation scores.
         "calibration": {"content": asdict(Platt(1.0, 0.0)), "metadata": asdict(Platt(1.0, 0.0))},
         "fusion": asdict(Fusion(1.0, 0.0, 0.0)),
-        "thresholds": {mode: asdict(Bands(1.0, 1.0)) for mode in (MODE_CONTENT, MODE_METADATA)},
+        "thresholds": {mode: asdict(Bands(1.0, 1.0)) for mode in (MODE_CONTENT, MODE_METADATA, CONTENT_ONLY)},
     }
     write_manifest(staging, manifest)
     scorer = Scorer.from_bundle(load_bundle(staging))
@@ -303,6 +325,7 @@ class _Logits:
     metadata: np.ndarray  # every record
     labels: np.ndarray  # every record
     consent: np.ndarray
+    account: np.ndarray  # every record: whether it has account metadata
 
     @classmethod
     def of(cls, scorer: Scorer, conversations: list[Conversation]) -> _Logits:
@@ -311,6 +334,7 @@ class _Logits:
             scorer.metadata_logits(conversations),
             np.asarray(labels_of(conversations)),
             np.asarray([c.opt_in for c in conversations]),
+            np.asarray([has_account_metadata(c) for c in conversations]),
         )
 
     @property
@@ -321,6 +345,11 @@ class _Logits:
     @property
     def readable_labels(self) -> np.ndarray:
         return self.labels[self.consent]
+
+    @property
+    def fusable(self) -> np.ndarray:
+        """Among the records with consent, those the fusion scores: with account metadata."""
+        return self.account[self.consent]
 
 
 def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams) -> dict:
@@ -334,18 +363,22 @@ def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams)
     fusion_splits = list(params.calibration.fusion_splits)
     fusion_data = [logits[name] for name in fusion_splits]
     fusion = fit_fusion(
-        np.concatenate([d.content for d in fusion_data]),
-        np.concatenate([d.readable_metadata for d in fusion_data]),
-        np.concatenate([d.readable_labels for d in fusion_data]),
+        np.concatenate([d.content[d.fusable] for d in fusion_data]),
+        np.concatenate([d.readable_metadata[d.fusable] for d in fusion_data]),
+        np.concatenate([d.readable_labels[d.fusable] for d in fusion_data]),
         c,
     )
-    fused = fuse(fusion, fitted.content, fitted.readable_metadata)
+    fusable = fitted.fusable
+    fused = fuse(fusion, fitted.content[fusable], fitted.readable_metadata[fusable])
     return {
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
         "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": fusion_splits},
         "thresholds": {
-            MODE_CONTENT: asdict(fit_bands(fitted.readable_labels, fused, params.thresholds)),
+            MODE_CONTENT: asdict(fit_bands(fitted.readable_labels[fusable], fused, params.thresholds)),
+            CONTENT_ONLY: asdict(
+                fit_bands(fitted.readable_labels, platt(content_platt, fitted.content), params.thresholds)
+            ),
             MODE_METADATA: asdict(fit_bands(fitted.labels, platt(metadata_platt, fitted.metadata), params.thresholds)),
         },
     }

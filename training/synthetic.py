@@ -1633,10 +1633,34 @@ class _Pools:
     cue_decline: tuple[str, ...]
 
 
+FAMILY = "family"
+
+
+def family_phrasing(fold: int, folds: int, held_out: bool) -> str:
+    """The phrasing of template-family cross-validation: each signal's escalation templates and
+    plain wordings are cut into `folds` families by position (entry i is in family i % folds);
+    fold `fold` holds out family `fold` (`held_out`) or keeps every other family. Everything that
+    is not an escalation move is the seen phrasing."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} is not in 0..{folds - 1}")
+    return f"{FAMILY}:{fold}:{folds}:{'held' if held_out else 'rest'}"
+
+
+def _family_part(entries: tuple, phrasing: str) -> tuple:
+    _, fold, folds, which = phrasing.split(":")
+    held = which == "held"
+    return tuple(e for i, e in enumerate(entries) if (i % int(folds) == int(fold)) == held)
+
+
 @functools.cache
 def _pools(phrasing: str, every: int) -> _Pools:
+    family = phrasing.startswith(FAMILY)
+
     def part(entries: tuple) -> tuple:
-        return _part(entries, phrasing, every)
+        return _part(entries, SEEN if family else phrasing, every)
+
+    def escalation(entries: tuple) -> tuple:
+        return _family_part(entries, phrasing) if family else part(entries)
 
     hard: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for signal, entries in _HARD_NEGATIVE_CUES.items():
@@ -1645,9 +1669,9 @@ def _pools(phrasing: str, every: int) -> _Pools:
                 hard.setdefault(relationship, {}).setdefault(signal, []).append((role, template))
     return _Pools(
         fillers={k: part(v) for k, v in _FILLERS.items()},
-        signals={k: part(v) for k, v in _SIGNAL_TEMPLATES.items()},
+        signals={k: escalation(v) for k, v in _SIGNAL_TEMPLATES.items()},
         hard_negative={r: {s: tuple(t) for s, t in by.items()} for r, by in hard.items()},
-        shared={k: part(v) for k, v in _SHARED_CUES.items()},
+        shared={k: escalation(v) for k, v in _SHARED_CUES.items()},
         greetings=part(_GREETINGS),
         acks=part(_ACKS),
         topics={k: part(v) for k, v in _TOPICS.items()},
@@ -2232,15 +2256,29 @@ def generate_split(config: SyntheticConfig, split: str) -> list[dict]:
             )
             for i in range(count)
         ]
-    risky = round(count * config.positive_rate)
-    hard = round((count - risky) * config.hard_negative_rate)
-    kinds = ["risky"] * risky + ["hard_negative"] * hard + ["benign"] * (count - risky - hard)
-    random.Random(_derive_seed(config.seed, split, "kinds")).shuffle(kinds)
+    kinds = _kinds(config, split, count)
     obfuscations = config.obfuscations if suite == "robustness" else ("none",)
     return [
         _conversation(config, split, i, kind, phrasing, obfuscation=obfuscations[i % len(obfuscations)])
         for i, kind in enumerate(kinds)
     ]
+
+
+def generate_family_fold(config: SyntheticConfig, name: str, count: int, phrasing: str) -> list[dict]:
+    """`count` in-distribution conversations (the label and hard-negative mix of every split)
+    whose escalation moves use the template families of `phrasing` (`family_phrasing`); `name`
+    seeds them."""
+    return [_conversation(config, name, i, kind, phrasing) for i, kind in enumerate(_kinds(config, name, count))]
+
+
+def _kinds(config: SyntheticConfig, name: str, count: int) -> list[str]:
+    """The kind of each of `count` in-distribution conversations: risky, hard negative or benign
+    at the configured rates, in an order seeded by `name`."""
+    risky = round(count * config.positive_rate)
+    hard = round((count - risky) * config.hard_negative_rate)
+    kinds = ["risky"] * risky + ["hard_negative"] * hard + ["benign"] * (count - risky - hard)
+    random.Random(_derive_seed(config.seed, name, "kinds")).shuffle(kinds)
+    return kinds
 
 
 def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
