@@ -95,24 +95,16 @@ def _bpsn_sides(group: dict, totals: dict) -> tuple[int, int]:
     return group["negatives"], totals["positives"] - group["positives"]
 
 
-def _suite_fpr(false_positives: dict, suite: str, band: str) -> tuple[float | None, str]:
-    section = false_positives.get("splits", {}).get(suite)
-    if section is None:
-        return None, f"suite {suite} was not scored"
-    fpr = section["bands"][band]["fpr"]
-    if fpr["value"] is None:
-        return None, f"suite {suite} has no negatives"
-    return fpr["value"], f"{suite}: {fpr['k']} of {fpr['n']} benign conversations at band {band} or above"
-
-
-def _split_recall(false_positives: dict, split: str, band: str) -> tuple[float | None, str]:
+def _split_rate(false_positives: dict, split: str, band: str, rate: str) -> tuple[float | None, str]:
+    """The served `rate` ("fpr" or "recall") of `split` at `band` or above."""
     section = false_positives.get("splits", {}).get(split)
     if section is None:
-        return None, f"split {split} was not scored"
-    recall = section["bands"][band]["recall"]
-    if recall["value"] is None:
-        return None, f"split {split} has no risky conversations"
-    return recall["value"], f"{split}: {recall['k']} of {recall['n']} risky conversations at band {band} or above"
+        return None, f"{split} was not scored"
+    counted = "benign" if rate == "fpr" else "risky"
+    value = section["bands"][band][rate]
+    if value["value"] is None:
+        return None, f"{split} has no {counted} conversations"
+    return value["value"], f"{split}: {value['k']} of {value['n']} {counted} conversations at band {band} or above"
 
 
 def evaluate_gates(metrics: dict, config: GatesConfig, suites: dict[str, str], calibration_split: str) -> list[Gate]:
@@ -128,17 +120,17 @@ def evaluate_gates(metrics: dict, config: GatesConfig, suites: dict[str, str], c
     gates.append(Gate("subgroup_auc", "lowest subgroup AUC", value, config.min_subgroup_auc, ">=", detail))
     value, detail = lowest_auc(fairness, config, "bpsn_auc", _bpsn_sides)
     gates.append(Gate("bpsn_auc", "lowest BPSN AUC", value, config.min_bpsn_auc, ">=", detail))
-    value, detail = _suite_fpr(false_positives, suites["hard_negatives"], config.band)
+    value, detail = _split_rate(false_positives, suites["hard_negatives"], config.band, "fpr")
     gates.append(Gate("hard_negative_fpr", "FPR on hard negatives", value, config.max_hard_negative_fpr, "<=", detail))
-    value, detail = _suite_fpr(false_positives, suites["external_benign"], config.band)
+    value, detail = _split_rate(false_positives, suites["external_benign"], config.band, "fpr")
     gates.append(
         Gate("external_benign_fpr", "FPR on external benign chat", value, config.max_external_benign_fpr, "<=", detail)
     )
-    value, detail = _split_recall(false_positives, config.human_split, config.band)
+    value, detail = _split_rate(false_positives, config.human_split, config.band, "recall")
     gates.append(
         Gate("human_recall", "recall on hand-written conversations", value, config.min_human_recall, ">=", detail)
     )
-    value, detail = _suite_fpr(false_positives, config.chitchat_split, config.band)
+    value, detail = _split_rate(false_positives, config.chitchat_split, config.band, "fpr")
     gates.append(Gate("chitchat_fpr", "FPR on real benign chit-chat", value, config.max_chitchat_fpr, "<=", detail))
     if calibration is None or calibration.get("ece") is None:
         value, detail = None, f"no calibration figures on {calibration_split}"

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.schema import MODE_METADATA, Conversation, RecordError, parse_record
+from serving.bundle import CONTENT_ONLY, Bundle
+from serving.schema import MODE_CONTENT, MODE_METADATA, Conversation, RecordError, parse_record
 from serving.scorer import Explanation, Scorer, explain
 from serving.sources import ChunkReader, Plan, decode_chunk
 
@@ -78,6 +79,23 @@ def _conversations(plan: Plan, limits: Any, wanted: Sequence[tuple[int, int]]) -
                     except RecordError:
                         continue
     return found
+
+
+def band_meaning(bundle: Bundle) -> str:
+    """What each band means, in words a reviewer reads at a glance, with each path's thresholds."""
+    content, metadata = bundle.bands(MODE_CONTENT), bundle.bands(MODE_METADATA)
+    no_account = bundle.bands(CONTENT_ONLY)
+    targets = bundle.manifest.get("band_targets", {})
+    high_fpr, medium_recall = targets.get("high_max_fpr"), targets.get("medium_min_recall")
+    high = f"on validation, at most {high_fpr:.0%} of benign conversations scored this high" if high_fpr else ""
+    medium = f"on validation, {medium_recall:.0%} of risky conversations reached it" if medium_recall else ""
+    return (
+        f"<strong>high</strong>: look first; {high}. <strong>medium</strong>: the alert; {medium}, with more "
+        "benign ones than high. <strong>low</strong>: below the alert: not flagged, not cleared. Thresholds "
+        f"(medium / high): with account metadata {content.medium:.2f} / {content.high:.2f}; messages only, no "
+        f"account metadata {no_account.medium:.2f} / {no_account.high:.2f}; metadata only, no consent "
+        f"{metadata.medium:.2f} / {metadata.high:.2f}."
+    )
 
 
 def write_review_queue(path: Path, scorer: Scorer, plan: Plan, candidates: ReviewCandidates, summary: Any) -> None:
@@ -239,7 +257,7 @@ highest-priority conversations, by band, then score.</p>
 <details open><summary>How to read a conversation</summary>
 <ul>
 <li><strong>Score</strong>: the calibrated probability that the conversation shows grooming risk; the band
-comes from thresholds chosen on validation data.</li>
+comes from thresholds chosen on validation data: {band_meaning(bundle)}</li>
 <li><strong>Signals</strong>: the model's probability of each escalation signal anywhere in the conversation
 (its most likely message); dark when at least {PRESENT}.</li>
 <li><strong>Highlighted</strong> messages are the at most {bundle.runtime.top_messages} whose removal lowers

@@ -27,6 +27,7 @@ from serving.text import (
     EncodedConversation,
     MessageTokenizer,
     bucketed_batches,
+    distinct_messages,
     load_tokenizer,
     message_token_ids,
     pad_conversations,
@@ -118,14 +119,16 @@ def session_embeddings(
     session: ort.InferenceSession, token_ids: Sequence[Sequence[int]], batch_size: int
 ) -> np.ndarray:
     """Embeddings (len(token_ids) x dim) of messages from an encoder session, in length-bucketed
-    batches. Each message is encoded on its own, so its embedding never depends on another."""
+    batches, each distinct message once. Each message is encoded on its own, so its embedding
+    never depends on another."""
+    unique, inverse = distinct_messages(token_ids)
     dim = session.get_outputs()[0].shape[-1]
-    out = np.zeros((len(token_ids), dim), dtype=np.float32)
-    for batch in bucketed_batches([len(ids) for ids in token_ids], batch_size):
-        input_ids, attention = pad_tokens([token_ids[i] for i in batch])
+    out = np.zeros((len(unique), dim), dtype=np.float32)
+    for batch in bucketed_batches([len(ids) for ids in unique], batch_size):
+        input_ids, attention = pad_tokens([unique[i] for i in batch])
         (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
         out[batch] = embeddings
-    return out
+    return out[inverse]
 
 
 # A conversation model: (embeddings, roles, evidence) -> (logits, evidence), batch-first arrays.

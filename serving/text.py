@@ -88,6 +88,15 @@ def message_token_ids(encoded: Sequence[EncodedConversation]) -> list[tuple[int,
     return [ids for conversation in encoded for ids in conversation.token_ids]
 
 
+def distinct_messages(token_ids: Sequence[Sequence[int]]) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The distinct messages of `token_ids` in order of first appearance, and for each message the
+    index of its copy there: chat repeats itself ("ok", "lol", "u there?"), and a message's
+    embedding depends on nothing else, so each distinct one is encoded once."""
+    first: dict[tuple[int, ...], int] = {}
+    inverse = np.asarray([first.setdefault(tuple(ids), len(first)) for ids in token_ids], dtype=np.int64)
+    return list(first), inverse
+
+
 def per_conversation(rows: np.ndarray, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
     """Rows of one array, one per message of `encoded`, split back into conversations."""
     ends = np.cumsum([len(c.token_ids) for c in encoded])

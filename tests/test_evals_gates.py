@@ -13,7 +13,7 @@ import pytest
 from evals.config import eval_params
 from evals.evaluate import analyse, score_split
 from evals.figures import draw_all
-from evals.gates import FAIL, NO_DATA, PASS
+from evals.gates import FAIL, NO_DATA, PASS, evaluate_gates
 from evals.report import render_report
 from serving.schema import MODE_CONTENT, SIGNALS, Limits, parse_record
 from serving.scorer import ConversationScore
@@ -144,3 +144,41 @@ def test_the_same_model_without_the_bias_passes_the_fairness_gates(params):
     assert gates["bpsn_auc"]["status"] == PASS
     assert metrics["gates"]["verdict"] == FAIL  # the suites were not scored: no data never ships
     assert metrics["test"]["fused"]["roc_auc"] == pytest.approx(1.0)
+
+
+def test_hand_written_recall_and_real_chitchat_fpr_are_gated():
+    params = eval_params(ROOT / "params.yaml")
+    gates_config = params.gates
+
+    def rates(recall_k, fpr_k, n=100):
+        return {
+            "bands": {
+                band: {
+                    "recall": {"value": recall_k / n, "k": recall_k, "n": n},
+                    "fpr": {"value": fpr_k / n, "k": fpr_k, "n": n},
+                }
+                for band in ("high", "medium")
+            }
+        }
+
+    def judged(human_recall_k, chitchat_fpr_k):
+        false_positives = {
+            "splits": {
+                gates_config.human_split: rates(human_recall_k, 0),
+                gates_config.chitchat_split: rates(0, chitchat_fpr_k),
+            }
+        }
+        found = evaluate_gates(
+            {"false_positives": false_positives}, gates_config, {"hard_negatives": "x", "external_benign": "y"}, "test"
+        )
+        return {g.name: g for g in found}
+
+    passing = judged(90, 2)
+    assert passing["human_recall"].status == PASS and passing["chitchat_fpr"].status == PASS
+    failing = judged(70, 4)
+    assert failing["human_recall"].status == FAIL and failing["chitchat_fpr"].status == FAIL
+    assert "70 of 100 risky" in failing["human_recall"].detail
+    missing = {
+        g.name: g for g in evaluate_gates({}, gates_config, {"hard_negatives": "x", "external_benign": "y"}, "test")
+    }
+    assert missing["human_recall"].status == NO_DATA and missing["chitchat_fpr"].status == NO_DATA

@@ -9,7 +9,7 @@ import torch
 
 from serving.bundle import CONTENT_ONLY, load_bundle
 from serving.schema import SIGNALS, parse_record
-from serving.scorer import Scorer, platt
+from serving.scorer import Scorer, platt, session_embeddings
 from serving.text import ROLE_IDS
 from tests.conftest import valid_record
 from tests.test_content_model import tiny_model
@@ -141,3 +141,17 @@ def test_a_conversation_of_20000_messages_is_scored_whole_a_segment_at_a_time(qu
     np.testing.assert_allclose(wide.message_logits([conversation])[0], logits, atol=1e-4)
     running = logits[:, 0]
     assert (np.diff(running) >= -1e-6).all()  # the risk so far never falls
+
+
+def test_each_distinct_message_is_encoded_once_and_gets_the_embedding_it_gets_alone(quick_run):
+    bundle = load_bundle(quick_run.bundle)
+    scorer = Scorer.from_bundle(bundle)
+    session = RecordingSession(scorer.encoder_session)
+    texts = ["ok", "lol", "u there?", "ok", "ok", "where do u live", "lol"]
+    record = valid_record("repeats")
+    record["messages"] = [{"sender": "u2", "ts": None, "text": t} for t in texts]
+    (encoded,) = scorer.tokenizer.encode([parse_record(record, bundle.limits)])
+    together = session_embeddings(session, encoded.token_ids, batch_size=64)
+    assert session.largest == len(set(texts))
+    alone = np.concatenate([session_embeddings(scorer.encoder_session, [ids], 1) for ids in encoded.token_ids])
+    np.testing.assert_allclose(together, alone, atol=1e-6)

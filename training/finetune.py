@@ -33,6 +33,7 @@ from serving.text import (
     EncodedConversation,
     MessageTokenizer,
     bucketed_batches,
+    distinct_messages,
     message_token_ids,
     pad_conversations,
     pad_tokens,
@@ -44,6 +45,7 @@ from training.model import ConversationModel, MessageEncoder
 
 log = logging.getLogger(__name__)
 
+PROGRESS_SECONDS = 30.0  # a progress line at most this often while encoding
 PRETRAINED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -91,9 +93,23 @@ def encode_messages(encoder: MessageEncoder, token_ids: Sequence[Sequence[int]],
         return torch.zeros((0, encoder.dim))
     batches = bucketed_batches([len(ids) for ids in token_ids], batch_size)
     parts = []
+    started = last = time.perf_counter()
+    done = 0
     for batch in batches:
         input_ids, attention = pad_tokens([token_ids[i] for i in batch])
         parts.append(encoder(torch.from_numpy(input_ids), torch.from_numpy(attention)))
+        done += len(batch)
+        now = time.perf_counter()
+        if now - last >= PROGRESS_SECONDS:
+            rate = done / (now - started)
+            log.info(
+                "encoded %d of %d messages (%.0f/s, about %.0f s left)",
+                done,
+                len(token_ids),
+                rate,
+                (len(token_ids) - done) / rate,
+            )
+            last = now
     order = np.concatenate(batches)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
@@ -102,9 +118,11 @@ def encode_messages(encoder: MessageEncoder, token_ids: Sequence[Sequence[int]],
 
 @torch.no_grad()
 def embed_messages(encoder: MessageEncoder, token_ids: Sequence[Sequence[int]], batch_size: int) -> np.ndarray:
-    """Embeddings (len(token_ids) x dim) from the torch encoder, batched the way the scorer batches."""
+    """Embeddings (len(token_ids) x dim) from the torch encoder, batched the way the scorer batches;
+    each distinct message encoded once (a message's embedding depends on nothing else)."""
     encoder.eval()
-    return encode_messages(encoder, token_ids, batch_size).numpy()
+    unique, inverse = distinct_messages(token_ids)
+    return encode_messages(encoder, unique, batch_size).numpy()[inverse]
 
 
 def embed_texts(

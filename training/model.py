@@ -59,13 +59,18 @@ class MessageEncoder(torch.nn.Module):
 
 def running_max(values: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
     """Running maximum along the message axis of (batch x messages x k), starting from `state`
-    (batch x k). A lower-triangular mask rather than `cummax`, which the ONNX exporter lacks:
-    memory grows with the square of the messages of one call, so the scorer calls it on
-    segments of `runtime.segment_messages` and carries `state` between them."""
+    (batch x k). The ONNX exporter has no `cummax`: the exported graph takes the maximum under a
+    lower-triangular mask instead, the same numbers at memory that grows with the square of the
+    messages of one call, so the scorer calls it on segments of `runtime.segment_messages` and
+    carries `state` between them. The export's parity gate compares the two."""
+    started = torch.maximum(values[:, :1], state[:, None, :])
+    values = torch.cat([started, values[:, 1:]], dim=1)
+    if not torch.compiler.is_exporting():
+        return torch.cummax(values, dim=1).values
     length = values.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=values.device).tril()
     spread = torch.where(causal[None, :, :, None], values[:, None, :, :], torch.zeros((), dtype=values.dtype))
-    return torch.maximum(spread.amax(dim=2), state[:, None, :])
+    return spread.amax(dim=2)
 
 
 class ConversationModel(torch.nn.Module):

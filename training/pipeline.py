@@ -374,6 +374,7 @@ def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams)
         "calibration": {"content": asdict(content_platt), "metadata": asdict(metadata_platt)},
         "fusion": asdict(fusion),
         "fitted_on": {"calibration": VALIDATION, "thresholds": VALIDATION, "fusion": fusion_splits},
+        "band_targets": asdict(params.thresholds),
         "thresholds": {
             MODE_CONTENT: asdict(fit_bands(fitted.readable_labels[fusable], fused, params.thresholds)),
             CONTENT_ONLY: asdict(
