@@ -89,9 +89,9 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
                     (
                         "Model type",
                         "sentence encoder (all-MiniLM-L6-v2, int8 ONNX, frozen) under an exemplar head of about "
-                        "50 parameters: each message's similarity to a reviewed exemplar library per signal, "
-                        "the running maximum of each signal's evidence, a logistic risk over the nine; fused "
-                        "with a metadata model when account metadata is present",
+                        "80 parameters: each message's similarity to a reviewed exemplar library per signal, "
+                        "the running maximum of each signal's evidence per role of sender, a logistic risk "
+                        "over those maxima; fused with a metadata model when account metadata is present",
                     ),
                     ("Language(s) (NLP)", "English"),
                     ("License", "Apache-2.0"),
@@ -185,8 +185,8 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             _p(
                 "all-MiniLM-L6-v2 embeds each message (mean of its token states); each message's best cosine "
                 "similarity to each signal's positive and near-miss exemplars and to benign lines "
-                "(exemplars.yaml in the bundle) gives its evidence per signal, gated by the sender's role; "
-                "the risk after each message is a logistic of each signal's running maximum (binary "
+                "(exemplars.yaml in the bundle) gives its evidence per signal; the risk after each message is "
+                "a logistic of each signal's running maximum per role of sender (binary "
                 "cross-entropy, class-weighted, on the frozen encoder); a conversation's content logit is its "
                 "risk after the last message; Platt calibration and risk bands "
                 f"fitted on {escape(str(fitted_on.get('calibration', 'validation')))}; a logistic fusion with the "

@@ -24,6 +24,7 @@ from serving.bundle import (
 from serving.features import METADATA_FEATURES, has_account_metadata, metadata_matrix, metadata_used
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
 from serving.text import (
+    ROLE_IDS,
     EncodedConversation,
     MessageTokenizer,
     bucketed_batches,
@@ -131,6 +132,9 @@ def session_embeddings(
     return out[inverse]
 
 
+# The conversation model's state between segments: each signal's strongest evidence so far from
+# each role of sender (ROLE_IDS order), signal after signal within a role.
+EVIDENCE_WIDTH = len(ROLE_IDS) * len(SIGNALS)
 # A conversation model: (embeddings, roles, evidence) -> (logits, evidence), batch-first arrays.
 ConversationRunner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -189,7 +193,7 @@ def conversation_logits(
     conversation's length. `evidence` (conversations x signals, default zeros) continues
     conversations read before."""
     if evidence is None:
-        evidence = np.zeros((len(embeddings), len(SIGNALS)), dtype=np.float32)
+        evidence = np.zeros((len(embeddings), EVIDENCE_WIDTH), dtype=np.float32)
     out: list[np.ndarray] = [np.zeros((0, 1 + len(SIGNALS)), dtype=np.float32)] * len(embeddings)
     after = evidence.astype(np.float32).copy()
     for batch in bucketed_batches([len(e) for e in embeddings], batch_size):
@@ -280,7 +284,7 @@ class Scorer:
         thousands of messages is scored whole in memory bounded by the segment."""
         segment = self.bundle.runtime.segment_messages
         parts: list[list[np.ndarray]] = [[] for _ in conversations]
-        evidence = np.zeros((len(conversations), len(SIGNALS)), dtype=np.float32)
+        evidence = np.zeros((len(conversations), EVIDENCE_WIDTH), dtype=np.float32)
         longest = max((len(c.messages) for c in conversations), default=0)
         for start in range(0, longest, segment):
             going = [i for i, c in enumerate(conversations) if len(c.messages) > start]

@@ -139,8 +139,6 @@ def test_a_conversation_of_20000_messages_is_scored_whole_a_segment_at_a_time(qu
     wide.bundle = type(bundle)(bundle.path, bundle.sha256, copy.deepcopy(bundle.manifest))
     wide.bundle.manifest["runtime"]["segment_messages"] = 1000
     np.testing.assert_allclose(wide.message_logits([conversation])[0], logits, atol=1e-4)
-    running = logits[:, 0]
-    assert (np.diff(running) >= -1e-6).all()  # the risk so far never falls
 
 
 def test_each_distinct_message_is_encoded_once_and_gets_the_embedding_it_gets_alone(quick_run):

@@ -34,15 +34,16 @@ class TinyBert:
 @dataclass(frozen=True)
 class HeadInit:
     """Starting values of the exemplar head's parameters (`transformer.head_init`): each signal's
-    weights on its best positive, near-miss and benign similarity and its bias; the role gates
-    (reporter, reported, other); the risk weight of each signal's evidence and the risk bias."""
+    weights on its best positive, near-miss and benign similarity and its bias; the role gates of
+    the signal outputs (reporter, reported, other); the risk weight of each role's evidence and the
+    risk bias."""
 
     positive_weight: float
     near_miss_weight: float
     benign_weight: float
     signal_bias: float
     role_gates: tuple[float, float, float]
-    risk_weight: float
+    role_risk_weights: tuple[float, float, float]  # each role's evidence in the risk, every signal alike
     risk_bias: float
 
 

@@ -141,7 +141,7 @@ def export_conversation_model(model: ConversationModel, path: Path, opset: int) 
     the exporter fixes the message axis of the example there, though the graph takes any length."""
     embeddings = torch.zeros((2, 7, model.exemplars.shape[1]), dtype=torch.float32)
     roles = torch.zeros((2, 7), dtype=torch.long)
-    evidence = torch.zeros((2, model.risk_weights.shape[0]), dtype=torch.float32)
+    evidence = torch.zeros((2, model.evidence_width), dtype=torch.float32)
     axes = {
         "embeddings": {0: "batch", 1: "messages"},
         "roles": {0: "batch", 1: "messages"},

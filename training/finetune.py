@@ -6,7 +6,7 @@
    learning rates (`fine_tune_jointly`), kept only if validation PR-AUC improves. The head's
    exemplar embeddings stay those of the pretrained encoder: fixed anchors.
 
-Why a head of about fifty parameters over exemplar similarities: a GRU over raw embeddings,
+Why a head of about eighty parameters over exemplar similarities: a GRU over raw embeddings,
 and before it a fine-tuned window model, reached ROC-AUC 0.998 on generated test data and stayed
 near chance on real conversations: they learned the generator's phrasing. Similarities to a
 reviewed exemplar library carry what the pretrained encoder knows of each signal, and a head this

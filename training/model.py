@@ -78,13 +78,16 @@ class ConversationModel(torch.nn.Module):
 
     Each message is compared, by cosine similarity, with the exemplar library; per signal, its
     best positive, near-miss and benign similarity give that message's evidence for the signal
-    (a logistic of the three, times a gate for the sender's role). A signal's evidence so far is
-    the running maximum over the messages; the risk so far is a logistic of those nine maxima.
+    (a logistic of the three). The evidence so far is, per signal and per role of sender, the
+    running maximum over the messages; the risk so far is a logistic of those maxima. Keeping the
+    roles apart lets the risk weigh who makes a move: an adult who asks where a child lives while
+    the child asks nothing back is not two peers getting to know each other.
     `logits` (batch x messages x labels) are, after each message, the risk so far and the logit
-    of that message's evidence per signal; `evidence` (batch x messages x signals) the running
-    maxima, whose row at a conversation's last message continues it in the next call.
+    of that message's evidence per signal, gated by its sender's role (a reporter's question is
+    not an escalation move); `evidence` (batch x messages x roles * signals) the running maxima,
+    whose row at a conversation's last message continues it in the next call.
 
-    About fifty parameters over similarities to a reviewed list: nothing here can learn a
+    About eighty parameters over similarities to a reviewed list: nothing here can learn a
     phrasing the library does not already name, which is the point."""
 
     def __init__(self, exemplars: torch.Tensor, ranges: dict[str, tuple[int, int]], init: HeadInit) -> None:
@@ -97,8 +100,12 @@ class ConversationModel(torch.nn.Module):
         self.similarity_weights = torch.nn.Parameter(torch.tensor([weights] * signals))
         self.signal_bias = torch.nn.Parameter(torch.full((signals,), init.signal_bias))
         self.role_gates = torch.nn.Parameter(torch.tensor(init.role_gates))
-        self.risk_weights = torch.nn.Parameter(torch.full((signals,), init.risk_weight))
+        self.risk_weights = torch.nn.Parameter(torch.tensor([[w] * signals for w in init.role_risk_weights]))
         self.risk_bias = torch.nn.Parameter(torch.tensor(init.risk_bias))
+
+    @property
+    def evidence_width(self) -> int:
+        return self.risk_weights.numel()
 
     def similarities(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(... x dim) -> (... x signals x 3): per signal, the best cosine similarity with its
@@ -115,14 +122,15 @@ class ConversationModel(torch.nn.Module):
         self, embeddings: torch.Tensor, roles: torch.Tensor, evidence: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if evidence is None:
-            evidence = torch.zeros((embeddings.shape[0], len(SIGNALS)), dtype=embeddings.dtype)
+            evidence = torch.zeros((embeddings.shape[0], self.evidence_width), dtype=embeddings.dtype)
         signal = (self.similarities(embeddings) * self.similarity_weights).sum(dim=-1) + self.signal_bias
         gate = self.role_gates[roles].unsqueeze(-1).expand_as(signal)
         # logit(sigmoid(signal) * sigmoid(gate)), exactly and without overflow.
         message_logit = -torch.logsumexp(torch.stack([-signal, -gate, -signal - gate], dim=-1), dim=-1)
-        message = torch.sigmoid(message_logit)
-        so_far = running_max(message, evidence)
-        risk = so_far @ self.risk_weights + self.risk_bias
+        sender = torch.nn.functional.one_hot(roles, self.risk_weights.shape[0]).to(signal.dtype)
+        by_role = (sender.unsqueeze(-1) * torch.sigmoid(signal).unsqueeze(-2)).flatten(-2)
+        so_far = running_max(by_role, evidence)
+        risk = so_far @ self.risk_weights.flatten() + self.risk_bias
         return torch.cat([risk.unsqueeze(-1), message_logit], dim=-1), so_far
 
 
@@ -144,7 +152,10 @@ def load_content_model(folder: Path) -> tuple[MessageEncoder, ConversationModel]
     """The two parts saved by `save_content_model`, in eval mode."""
     bert = BertModel.from_pretrained(folder / "encoder", attn_implementation="eager", add_pooling_layer=False)
     config = json.loads((folder / CONVERSATION_CONFIG).read_text())
-    init = HeadInit(**{**config["init"], "role_gates": tuple(config["init"]["role_gates"])})
+    raw = config["init"]
+    init = HeadInit(
+        **{**raw, "role_gates": tuple(raw["role_gates"]), "role_risk_weights": tuple(raw["role_risk_weights"])}
+    )
     model = ConversationModel(torch.zeros(config["exemplars"]), config["ranges"], init)
     model.load_state_dict(load_file(str(folder / CONVERSATION_WEIGHTS)))
     return MessageEncoder(bert).eval(), model.eval()
