@@ -38,7 +38,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from serving.bundle import CONVERSATION_MODEL
 from serving.operating import threshold_for_recall
 from serving.schema import labels_of, with_consent
-from serving.scorer import final_risk_logits, session_conversation_logits, session_embeddings
+from serving.scorer import conversation_logits, final_risk_logits, session_embeddings, session_runner
 from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import export
 from training.config import training_params
@@ -169,8 +169,12 @@ def main() -> None:
             embeddings = session_embeddings(session, token_ids, runtime.message_batch_size)
             seconds = time.perf_counter() - started
             alone = np.concatenate([session_embeddings(session, [ids], 1) for ids in probe])
-            logits = session_conversation_logits(
-                conversation, per_conversation(embeddings, encoded), roles, runtime.conversation_batch_size
+            logits, _ = conversation_logits(
+                session_runner(conversation),
+                per_conversation(embeddings, encoded),
+                roles,
+                runtime.conversation_batch_size,
+                runtime.segment_messages,
             )
             scores = final_risk_logits(logits)
             if reference is None:

@@ -54,7 +54,6 @@ from serving.text import (
     bucketed_batches,
     message_token_ids,
     normalize,
-    pad_conversations,
     pad_tokens,
     per_conversation,
 )
@@ -85,16 +84,11 @@ def ceiling(scorer: Scorer, encoded: Sequence[EncodedConversation], embeddings: 
         pad_tokens([token_ids[i] for i in batch])
         for batch in bucketed_batches([len(ids) for ids in token_ids], runtime.message_batch_size)
     ]
-    conversation_batches = [
-        pad_conversations([embeddings[i] for i in batch], [encoded[i].roles for i in batch])
-        for batch in bucketed_batches([len(c.roles) for c in encoded], runtime.conversation_batch_size)
-    ]
-    encoder, conversation = scorer.encoder_session, scorer.conversation_session
+    encoder = scorer.encoder_session
     started = time.perf_counter()
     for input_ids, attention in message_batches:
         encoder.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
-    for padded, roles in conversation_batches:
-        conversation.run(["logits"], {"embeddings": padded, "roles": roles})
+    scorer.conversation_logits(embeddings, [c.roles for c in encoded])
     return time.perf_counter() - started
 
 

@@ -9,8 +9,9 @@ Training has three phases (training/finetune.py), measured on the synthetic vali
    over the cached embeddings, batched exactly as `training.finetune.fit` batches them, with the
    share of time in data preparation, forward (and loss), backward and the optimizer step
    (gradient clipping included); conversations/s and messages/s;
-3. the joint step (LP-FT): as many batches of encoder and conversation model together, with
-   the share of time in forward (the encoder's included), backward and the optimizer.
+3. the joint step (off by default: `transformer.joint_epochs`): as many batches of encoder and
+   conversation model together, with the share of time in forward (the encoder's included),
+   backward and the optimizer.
 Numbers only: no text is printed.
 """
 
@@ -28,14 +29,16 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from serving.params import load_params
-from serving.schema import LABELS, labels_of, parse_record, with_consent
+from serving.schema import labels_of, parse_record, with_consent
 from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, per_conversation
 from training import synthetic
 from training.config import training_params
+from training.exemplars import load_library
 from training.finetune import (
     MessageSet,
     embed_messages,
     epoch_batches,
+    exemplar_head,
     joint_loss,
     message_targets,
     positive_weights,
@@ -44,7 +47,7 @@ from training.finetune import (
     training_batch,
     training_loss,
 )
-from training.model import ConversationModel, MessageEncoder, build_encoder
+from training.model import MessageEncoder, build_encoder
 
 
 def main() -> None:
@@ -82,7 +85,7 @@ def main() -> None:
     )
 
     # Phase 2: the conversation model, step by step as `fit` runs it.
-    model = ConversationModel(encoder.dim, config.hidden_size, config.dropout, len(LABELS))
+    model = exemplar_head(encoder, tokenizer, load_library(), config)
     model.train()
     rng = np.random.default_rng(params.seed)
     pos_weight = torch.tensor(positive_weights(data, config.max_positive_weight), dtype=torch.float32)
@@ -101,7 +104,7 @@ def main() -> None:
         t0 = time.perf_counter()
         inputs, roles, targets, mask = training_batch(data, batch)
         t1 = time.perf_counter()
-        loss = training_loss(loss_fn, model(inputs, roles), targets, mask, config.signal_loss_weight)
+        loss = training_loss(loss_fn, model(inputs, roles)[0], targets, mask, config.signal_loss_weight)
         t2 = time.perf_counter()
         optimizer.zero_grad()
         loss.backward()
@@ -116,7 +119,8 @@ def main() -> None:
             messages_seen += int(mask.sum())
     total = sum(timings.values())
     print(
-        f"model: encoder {config.init} (dim {encoder.dim}, frozen in phases 1-2), GRU hidden {config.hidden_size}, "
+        f"model: encoder {config.init} (dim {encoder.dim}, frozen in phases 1-2), exemplar head of "
+        f"{sum(p.numel() for p in model.parameters())} parameters, "
         f"threads {config.threads}, max_tokens {params.message.max_tokens}"
     )
     print(

@@ -74,8 +74,11 @@ def test_fusion_is_fitted_on_validation_and_its_obfuscated_twin(quick_run):
     parts = []
     for name in ("validation", "validation_obfuscated"):
         readable = with_consent(read_split(quick_run.root / params.paths.data, name, params.limits).conversations)
-        readable = [c for c in readable if has_account_metadata(c)]  # the others are scored on content alone
-        parts.append((scorer.content_logits(readable), scorer.metadata_logits(readable), labels_of(readable)))
+        # Scored together as export scores them; those without account metadata are served on content alone.
+        fusable = np.asarray([has_account_metadata(c) for c in readable])
+        assert fusable.any() and (name != "validation" or not fusable.all())  # validation's chitchat has none
+        columns = scorer.content_logits(readable), scorer.metadata_logits(readable), np.asarray(labels_of(readable))
+        parts.append(tuple(column[fusable] for column in columns))
     both = fit_fusion(*(np.concatenate(column) for column in zip(*parts, strict=True)), params.calibration.C)
     validation_only = fit_fusion(*parts[0], params.calibration.C)
     assert asdict(bundle.fusion) == pytest.approx(asdict(both), abs=1e-9)
