@@ -4,17 +4,17 @@
                                                     [--conversations 2000] [--threads N] [--repeat 2]
 
 The content model has two parts: a message encoder (one embedding per message) and a causal
-GRU over each conversation's embeddings (training/model.py).
+conversation model over each conversation's embeddings (training/model.py).
 (a) ours: `grooming-risk score`'s local engine, file to file (read, validate, normalise,
     tokenise each message, the int8 ONNX encoder in length-bucketed batches, the ONNX
     conversation model in batches of conversations, fuse, write);
 (b) the same trained model through a transformers `pipeline("feature-extraction")` over the
     encoder, fed each message's normalised text (the pipeline tokenises it), as a user would
     call it (one text at a time); its token states mean-pooled with the attention mask (the
-    pipeline returns every token's state, padded to its batch's longest), then the torch GRU
+    pipeline returns every token's state, padded to its batch's longest), then the torch conversation model
     over each conversation, one at a time; (b') the same with the pipeline's `batch_size` set;
 (c) the same model in torch eager mode, fp32: the encoder over messages padded to
-    message.max_tokens in batches of runtime.message_batch_size, then the torch GRU in batches
+    message.max_tokens in batches of runtime.message_batch_size, then the torch conversation model in batches
     of runtime.conversation_batch_size;
 (d) the ceiling: ONNX Runtime alone, the bundle's int8 encoder on pre-tokenised messages
     bucketed by length over the whole set and the conversation model on conversations bucketed
@@ -150,7 +150,8 @@ def torch_eager(
         encoder(batches[0][0][:2], batches[0][1][:2])  # warm-up
         started = time.perf_counter()
         embeddings = torch.cat([encoder(input_ids, attention) for input_ids, attention in batches]).numpy()
-        predict_logits(model, per_conversation(embeddings, encoded), roles, conversation_batch_size)
+        longest = max(len(r) for r in roles)  # torch reads a whole conversation in one call
+        predict_logits(model, per_conversation(embeddings, encoded), roles, conversation_batch_size, longest)
     return time.perf_counter() - started
 
 
@@ -213,9 +214,9 @@ def main() -> None:
         print(f"  (b) {seconds['b']:.1f} s", flush=True)
 
     names = {
-        "a": "(a) grooming-risk score, file to file (ONNX int8 encoder + GRU, bucketed)",
-        "b": "(b) transformers pipeline, one text at a time, + torch GRU",
-        "b32": f"(b') transformers pipeline, batch_size={runtime.message_batch_size}, + torch GRU",
+        "a": "(a) grooming-risk score, file to file (ONNX int8 encoder + conversation model, bucketed)",
+        "b": "(b) transformers pipeline, one text at a time, + torch conversation model",
+        "b32": f"(b') transformers pipeline, batch_size={runtime.message_batch_size}, + torch conversation model",
         "c": f"(c) torch eager fp32, padded to {max_tokens}, batches of {runtime.message_batch_size}",
         "d": "(d) ceiling: ONNX Runtime alone, pre-tokenised, pre-bucketed",
     }

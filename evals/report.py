@@ -23,7 +23,7 @@ REPORT = "index.html"
 DATA_CARD = "../data_cards/synthetic.md"
 MODEL_NOTES = {
     "fused": "served score: content and metadata fused (records with consent to read content)",
-    "transformer": "content model alone (message encoder + conversation GRU), calibrated (same records)",
+    "transformer": "content model alone (message encoder + exemplar head), calibrated (same records)",
     "tfidf": "TF-IDF + logistic regression baseline, judged from training's predictions (same records)",
     "keyword": "keyword baseline, judged from training's predictions (same records)",
     "metadata": "metadata model alone, as served for records without consent (all records)",
