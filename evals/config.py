@@ -29,6 +29,7 @@ class ExternalBenignConfig:
 class CalibrationConfig:
     split: str
     bins: int  # equal-width bins of the reliability diagram and ECE
+    also: tuple[str, ...]  # further splits whose calibration is reported (not gated)
 
 
 @dataclass(frozen=True)

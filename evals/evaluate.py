@@ -67,6 +67,7 @@ SECTIONS = frozenset(
         "registry",
         "figures",
         "template_cv",
+        "calibration_also",
     }
 )
 TEMPLATE_CV = "template_cv.jsonl"  # written by the template_cv stage under paths.models
@@ -370,6 +371,11 @@ def analyse(
         calibration_split = scored[config.calibration.split]
         metrics["calibration"] = calibration_section(calibration_split, config.calibration.bins, bootstrap)
         metrics["signals"] = signals_section(calibration_split, bootstrap)
+    metrics["calibration_also"] = {
+        name: calibration_section(scored[name], config.calibration.bins, bootstrap)
+        for name in config.calibration.also
+        if name in scored
+    }
     if config.early_detection.split in scored:
         metrics["early_detection"] = early_section(scored[config.early_detection.split], params, bootstrap)
     gates = evaluate_gates(
@@ -490,6 +496,8 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         if isinstance(values, dict):
             put(f"calibration.{model}.ece", values.get("ece"))
             put(f"calibration.{model}.brier", values.get("brier"))
+    for split, section in metrics.get("calibration_also", {}).items():
+        put(f"calibration.{split}.fused.ece", section["fused"].get("ece"))
     for name, values in metrics.get("signals", {}).get("signals", {}).items():
         put(f"signals.{name}.roc_auc", values["roc_auc"])
     for name, value in metrics.get("early_detection", {}).items():

@@ -385,13 +385,16 @@ def _calibration(metrics: dict, figure: Figures) -> str:
     calibration = metrics.get("calibration")
     if not calibration:
         return "<h2 id='calibration'>6. Calibration</h2><p>No calibration split was scored.</p>"
+    sections = [calibration, *metrics.get("calibration_also", {}).values()]
     rows = [
         [
+            escape(section["split"]),
             escape(m),
-            str(calibration[m]["n"]),
-            _with_ci(calibration[m]["ece"], calibration[m]["ece_ci"]),
-            _with_ci(calibration[m]["brier"], calibration[m]["brier_ci"]),
+            str(section[m]["n"]),
+            _with_ci(section[m]["ece"], section[m]["ece_ci"]),
+            _with_ci(section[m]["brier"], section[m]["brier_ci"]),
         ]
+        for section in sections
         for m in ("fused", "transformer", "metadata")
     ]
     signals = metrics.get("signals", {})
@@ -401,9 +404,9 @@ def _calibration(metrics: dict, figure: Figures) -> str:
     ]
     return (
         "<h2 id='calibration'>6. Calibration</h2>"
-        f"<p class='note'>On {escape(calibration['split'])}: ECE over {calibration['bins']} equal-width bins and "
-        "Brier score, with bootstrap intervals.</p>"
-        + _table(["score", "n", "ECE", "Brier"], rows, raw=True)
+        f"<p class='note'>ECE over {calibration['bins']} equal-width bins and Brier score, with bootstrap "
+        f"intervals; the release gate judges {escape(calibration['split'])}, the other splits are reported.</p>"
+        + _table(["split", "score", "n", "ECE", "Brier"], rows, raw=True)
         + figure("reliability", "reliability diagram")
         + f"<h3>Signals</h3><p class='note'>ROC-AUC of each signal head on {escape(signals.get('split', ''))}, "
         "records with consent; a record's label for a signal is whether its record-level <code>signals</code> "

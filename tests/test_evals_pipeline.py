@@ -47,6 +47,8 @@ def test_metrics_hold_every_section_with_intervals(quick_run):
     early = metrics["early_detection"]
     assert {"erde_5", "erde_50", "f_latency", "messages_to_alert", "messages_after_escalation"} <= set(early)
     assert metrics["calibration"]["fused"]["ece"] is not None
+    human = metrics["calibration_also"]["test_human"]
+    assert human["split"] == "test_human" and human["fused"]["n"] == metrics["test_human"]["fused"]["n"]
     modes = metrics["modes"]["test"]
     assert {"metadata", "transformer", "fused", "fused_minus_transformer", "fused_minus_metadata"} <= set(modes)
     gain = modes["fused_minus_transformer"]["roc_auc"]["value"]
