@@ -193,7 +193,8 @@ def _section(
         f'<h2><span class="rank">#{rank}</span> {_e(record["conversation_id"])} '
         f'<span class="band {_e(band)}">{_e(band)}</span> <span class="score">{record["risk_score"]:.4f}</span></h2>'
         f'<p class="meta">{_e(record["mode"])} · {_e(file_name)} line {line} · alert at message '
-        f"{_e(record['alert_message_index'])} · top messages {_e(record['top_message_indices'])}</p>"
+        f"{_e(record['alert_message_index'])} · top messages {_e(record['top_message_indices'])} · "
+        f"metadata used: {_e(', '.join(record.get('metadata_used') or []) or 'none')}</p>"
     )
     if record["mode"] == MODE_METADATA or conversation is None or not conversation.opt_in:
         metadata = (

@@ -52,6 +52,16 @@ def test_the_page_escapes_record_text_loads_nothing_and_shows_nothing_without_co
     assert "default-src 'none'" in page and "http://" not in page and "https://" not in page
 
 
+def test_each_conversation_says_which_metadata_its_score_used(queue):
+    page, scores = queue
+    sections = page.split("<section")[1:]
+    assert len(sections) == len(scores)
+    for section in sections:
+        assert "metadata used: " in section
+    markup = page[page.index("> markup <") :]
+    assert "metadata used: reported_account_age_days, reported_minor_contacts_30d" in markup[: markup.index("</p>")]
+
+
 def test_every_conversation_with_consent_has_its_drivers_marked(queue):
     page, scores = queue
     sections = page.split("<section")[1:]
