@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -66,9 +67,13 @@ def _timestamps(conversation: Conversation) -> list[datetime]:
     return stamps
 
 
+def _account_values(conversation: Conversation) -> list[float]:
+    return [_number(conversation.metadata.get(name)) for name in ACCOUNT_FEATURES]
+
+
 def metadata_features(conversation: Conversation) -> np.ndarray:
     """The METADATA_FEATURES of one conversation as float32; NaN where a value is unknown."""
-    account = [_number(conversation.metadata.get(name)) for name in ACCOUNT_FEATURES]
+    account = _account_values(conversation)
     stamps = _timestamps(conversation)
     count = float(len(conversation.messages))
     if len(stamps) >= 2:
@@ -90,16 +95,21 @@ def _burstiness(stamps: list[datetime]) -> float:
     return (spread - mean) / (spread + mean) if spread + mean > 0 else math.nan
 
 
-def metadata_used(conversation: Conversation) -> list[str]:
-    """The METADATA_FEATURES known for `conversation`."""
-    known = ~np.isnan(metadata_features(conversation))
-    return [name for name, present in zip(METADATA_FEATURES, known, strict=True) if present]
+def known_features(row: np.ndarray) -> list[str]:
+    """The METADATA_FEATURES known (not NaN) in one row of `metadata_matrix`."""
+    return [name for name, value in zip(METADATA_FEATURES, row, strict=True) if not math.isnan(value)]
+
+
+def account_known(features: Sequence[str]) -> bool:
+    """Whether any account feature is among `features`: without one, the metadata model has
+    nothing but timing to go on, and a consenting record is scored on its content alone."""
+    return any(name in ACCOUNT_FEATURES for name in features)
 
 
 def has_account_metadata(conversation: Conversation) -> bool:
-    """Whether any account feature is known: without one, the metadata model has nothing but
-    timing to go on, and a consenting record is scored on its content alone."""
-    return any(not math.isnan(_number(conversation.metadata.get(name))) for name in ACCOUNT_FEATURES)
+    """`account_known` of one conversation, without reading its timestamps."""
+    account = _account_values(conversation)
+    return account_known([name for name, value in zip(ACCOUNT_FEATURES, account, strict=True) if not math.isnan(value)])
 
 
 def metadata_matrix(conversations: list[Conversation]) -> np.ndarray:

@@ -3,7 +3,7 @@ conversation model, fused with the metadata model and banded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from serving.bundle import (
     Fusion,
     Platt,
 )
-from serving.features import METADATA_FEATURES, has_account_metadata, metadata_matrix, metadata_used
+from serving.features import METADATA_FEATURES, account_known, known_features, metadata_matrix
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
 from serving.text import (
     ROLE_IDS,
@@ -151,6 +151,13 @@ def session_runner(session: ort.InferenceSession) -> ConversationRunner:
     return run
 
 
+def segment_rounds(lengths: Sequence[int], segment: int) -> Iterator[tuple[int, list[int]]]:
+    """For each `segment` messages of the longest of conversations with these `lengths`: the
+    segment's first message, and the conversations that reach it."""
+    for start in range(0, max(lengths, default=0), segment):
+        yield start, [i for i, length in enumerate(lengths) if length > start]
+
+
 def run_segments(
     run: ConversationRunner,
     embeddings: Sequence[np.ndarray],
@@ -160,16 +167,14 @@ def run_segments(
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """One batch of conversations, `segment` messages at a time, each segment continuing from the
     evidence the one before left: the per-message logits of each and its evidence after its last
-    message. `evidence` (conversations x signals) is where each starts."""
+    message. `evidence` (conversations x EVIDENCE_WIDTH) is where each starts."""
     evidence = evidence.copy()
     parts: list[list[np.ndarray]] = [[] for _ in embeddings]
-    longest = max((len(e) for e in embeddings), default=0)
-    for start in range(0, longest, segment):
-        going = [i for i, e in enumerate(embeddings) if len(e) > start]
+    for start, going in segment_rounds([len(e) for e in embeddings], segment):
         padded, padded_roles = pad_conversations(
             [embeddings[i][start : start + segment] for i in going], [roles[i][start : start + segment] for i in going]
         )
-        logits, so_far = run(padded, padded_roles, evidence[going].astype(np.float32))
+        logits, so_far = run(padded, padded_roles, evidence[going])
         for row, index in enumerate(going):
             count = min(segment, len(embeddings[index]) - start)
             parts[index].append(logits[row, :count])
@@ -190,12 +195,12 @@ def conversation_logits(
     the signals of message i, read with every message before it; and each conversation's
     evidence after its last message. Conversations of similar length share a batch; each is read
     in segments of at most `segment` messages, so the model's memory does not grow with a
-    conversation's length. `evidence` (conversations x signals, default zeros) continues
+    conversation's length. `evidence` (conversations x EVIDENCE_WIDTH, default zeros) continues
     conversations read before."""
     if evidence is None:
         evidence = np.zeros((len(embeddings), EVIDENCE_WIDTH), dtype=np.float32)
     out: list[np.ndarray] = [np.zeros((0, 1 + len(SIGNALS)), dtype=np.float32)] * len(embeddings)
-    after = evidence.astype(np.float32).copy()
+    after = evidence.astype(np.float32)  # a copy: the caller's array is left as it was
     for batch in bucketed_batches([len(e) for e in embeddings], batch_size):
         batch = [int(i) for i in batch]
         logits, so_far = run_segments(
@@ -285,9 +290,7 @@ class Scorer:
         segment = self.bundle.runtime.segment_messages
         parts: list[list[np.ndarray]] = [[] for _ in conversations]
         evidence = np.zeros((len(conversations), EVIDENCE_WIDTH), dtype=np.float32)
-        longest = max((len(c.messages) for c in conversations), default=0)
-        for start in range(0, longest, segment):
-            going = [i for i, c in enumerate(conversations) if len(c.messages) > start]
+        for start, going in segment_rounds([len(c.messages) for c in conversations], segment):
             encoded = self.tokenizer.encode([conversations[i] for i in going], start, start + segment)
             logits, after = self.conversation_logits(
                 self.embeddings(encoded), [c.roles for c in encoded], evidence[going]
@@ -299,9 +302,11 @@ class Scorer:
 
     def metadata_logits(self, conversations: Sequence[Conversation]) -> np.ndarray:
         """Logit of the metadata model's risk probability for each conversation."""
-        if not conversations:
+        return self._metadata_logits(metadata_matrix(list(conversations)))
+
+    def _metadata_logits(self, features: np.ndarray) -> np.ndarray:
+        if not len(features):
             return np.zeros(0)
-        features = metadata_matrix(list(conversations))
         (probabilities,) = self.metadata_session.run(["probabilities"], {"features": features})
         return logit(probabilities[:, 1])
 
@@ -313,23 +318,25 @@ class Scorer:
     def score(self, conversations: Sequence[Conversation]) -> list[ConversationScore]:
         """Score a batch; conversations without consent are scored on metadata alone and
         their messages never reach the tokenizer."""
-        metadata = self.metadata_logits(conversations)
+        features = metadata_matrix(list(conversations))
+        metadata = self._metadata_logits(features)
+        used = [known_features(row) for row in features]
         readable = [i for i, c in enumerate(conversations) if c.opt_in]
         logits = self.message_logits([conversations[i] for i in readable])
         results: list[ConversationScore | None] = [None] * len(conversations)
         for index, message_logits in zip(readable, logits, strict=True):
-            results[index] = self._content_score(conversations[index], message_logits, metadata[index])
+            results[index] = self._content_score(conversations[index], message_logits, metadata[index], used[index])
         for index, conversation in enumerate(conversations):
             if results[index] is None:
-                results[index] = self._metadata_only_score(conversation, metadata[index])
+                results[index] = self._metadata_only_score(conversation, metadata[index], used[index])
         return results  # type: ignore[return-value]
 
     def _content_score(
-        self, conversation: Conversation, logits: np.ndarray, metadata_logit: float
+        self, conversation: Conversation, logits: np.ndarray, metadata_logit: float, used: list[str]
     ) -> ConversationScore:
         bundle = self.bundle
         running_content = logits[:, 0].astype(np.float64)
-        if has_account_metadata(conversation):
+        if account_known(used):
             running_risk, bands = fuse(bundle.fusion, running_content, metadata_logit), bundle.bands(MODE_CONTENT)
         else:  # absent metadata is unknown: the score rests on the content alone
             running_risk, bands = platt(bundle.content_calibration, running_content), bundle.bands(CONTENT_ONLY)
@@ -347,10 +354,12 @@ class Scorer:
             mode=MODE_CONTENT,
             content_score=float(platt(bundle.content_calibration, running_content[-1])),
             metadata_score=float(platt(bundle.metadata_calibration, metadata_logit)),
-            metadata_used=metadata_used(conversation),
+            metadata_used=used,
         )
 
-    def _metadata_only_score(self, conversation: Conversation, metadata_logit: float) -> ConversationScore:
+    def _metadata_only_score(
+        self, conversation: Conversation, metadata_logit: float, used: list[str]
+    ) -> ConversationScore:
         risk_score = float(platt(self.bundle.metadata_calibration, metadata_logit))
         return ConversationScore(
             conversation_id=conversation.conversation_id,
@@ -362,7 +371,7 @@ class Scorer:
             mode=MODE_METADATA,
             content_score=None,
             metadata_score=risk_score,
-            metadata_used=metadata_used(conversation),
+            metadata_used=used,
         )
 
 
