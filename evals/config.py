@@ -52,6 +52,7 @@ class EvaluateConfig:
     top_false_positives: int  # highest-scoring false positives listed by id
     external_benign: ExternalBenignConfig
     fairness_split: str
+    availability_split: str  # rescored with some and none of its account features
     calibration: CalibrationConfig
     early_detection: EarlyDetectionConfig
     max_keyword_heldout_roc_auc: float  # the data card's check that cue words cannot solve held-out phrasing

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from evals import figures, tracking
+from evals.availability import availability_section
 from evals.calibration import calibration_report, signal_aucs
 from evals.config import EvalParams, eval_params
 from evals.early_detection import early_report, first_escalation_index
@@ -68,6 +69,7 @@ SECTIONS = frozenset(
         "figures",
         "template_cv",
         "calibration_also",
+        "metadata_availability",
     }
 )
 TEMPLATE_CV = "template_cv.jsonl"  # written by the template_cv stage under paths.models
@@ -453,6 +455,17 @@ def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> t
     )
     metrics = analyse(scored, thresholds, params, notes)
     bootstrap = Bootstrap(params.evaluate.bootstrap.resamples, params.evaluate.bootstrap.confidence, params.seed)
+    if params.evaluate.availability_split in scored:
+        metrics["metadata_availability"] = {
+            "split": params.evaluate.availability_split,
+            **availability_section(
+                scored[params.evaluate.availability_split].conversations,
+                scorer.score,
+                bundle.bands(MODE_METADATA).medium,
+                bootstrap,
+                params.seed,
+            ),
+        }
     cv = template_cv_section(params.paths.models / TEMPLATE_CV, bootstrap)
     if cv is not None:
         metrics["template_cv"] = cv
@@ -492,6 +505,10 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         for better, base in GAINS:
             for metric, gain in entry[gain_key(better, base)].items():
                 put(f"modes.{split}.{gain_key(better, base)}.{metric}", gain["value"])
+    for level, paths in metrics.get("metadata_availability", {}).get("levels", {}).items():
+        for path in ("metadata", "served"):
+            for name in ("roc_auc", "recall", "fpr"):
+                put(f"availability.{level}.{path}.{name}", paths[path][name])
     for model, values in metrics.get("calibration", {}).items():
         if isinstance(values, dict):
             put(f"calibration.{model}.ece", values.get("ece"))

@@ -63,6 +63,32 @@ def _results(metrics: dict) -> str:
     )
 
 
+def _availability(section: dict | None) -> str:
+    """One line per availability level: metadata-only and served ROC-AUC, recall and FPR."""
+    if not section:
+        return ""
+
+    def figure(values: dict, name: str) -> str:
+        value = values.get(name)
+        return "n/a" if value is None else f"{value:.3f}"
+
+    rows = [
+        (
+            f"{level} account features",
+            "; ".join(
+                f"{path}: ROC-AUC {figure(values[path], 'roc_auc')}, recall {figure(values[path], 'recall')}, "
+                f"FPR {figure(values[path], 'fpr')}"
+                for path in ("metadata", "served")
+            ),
+        )
+        for level, values in section.get("levels", {}).items()
+    ]
+    return _p(
+        f"By what a report carries, on {escape(str(section.get('split')))} "
+        f"({section.get('n')} records, {section.get('positives')} positive), alerts at medium or above:"
+    ) + _items(rows)
+
+
 def model_card(metrics: dict, manifest: dict, params: dict) -> str:
     """The model card as an HTML section."""
     packages = manifest.get("packages", {})
@@ -151,8 +177,16 @@ def model_card(metrics: dict, manifest: dict, params: dict) -> str:
             _p(
                 "The metadata model (gradient-boosted trees, <code>training/metadata_model.py</code>) reads account "
                 "facts and message timing only, never text; it alone scores a record without consent "
-                "(<code>mode: metadata-only</code>). Unknown values are imputed with the training median."
+                "(<code>mode: metadata-only</code>). An absent feature is unknown, never a typical value: the "
+                "trees read each feature with whether it is known, and trained on copies of the records with "
+                "account features removed at random. A metadata-only score therefore says what the features "
+                "present say; with few of them it sits closer to the base rate, and with no account feature it "
+                "rests on message timing alone. A record without consent, without account metadata and with "
+                "fewer than two valid timestamps is not scored: it is rejected with its reason. A record with "
+                "consent and no account metadata gets the calibrated content score. "
+                "<code>metadata_used</code> in each output names the features a score used."
             ),
+            _availability(metrics.get("metadata_availability")),
             _items([(name, FEATURE_DESCRIPTIONS.get(name, "not described")) for name in features]),
             "<h5>Training Hyperparameters</h5>",
             _p(f"transformer {_code(transformer)}; metadata model {_code(params.get('metadata_model', {}))}"),

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from serving.bundle import Bundle
+from serving.features import has_something_to_score
 from serving.review_queue import ReviewCandidates, write_review_queue
 from serving.schema import SIGNALS, Conversation, Limits, RecordError, parse_record
 from serving.scorer import Scorer
@@ -57,6 +58,7 @@ BANDS = ("high", "medium", "low")
 _PARQUET_ROWS = 8192  # output rows buffered per Parquet row group
 # Until params.yaml `runtime.review_limit` reaches the bundle: conversations on a review page.
 DEFAULT_REVIEW_LIMIT = 200
+NOTHING_TO_SCORE = "nothing to score: no consent to read messages and no metadata"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Summary:
             f"bands: {bands}",
             f"modes: {modes}",
             f"rejects: {reasons}",
+            f"nothing to score (no consent, no metadata): {self.reasons.get(NOTHING_TO_SCORE, 0)}",
             f"input: {_count(self.files, 'file')}, {_count(self.chunks, 'chunk')} ({resumed})",
         ]
         if self.started_over:
@@ -180,15 +183,19 @@ def read_conversations(path: Path, limits: Limits) -> tuple[list[Conversation], 
 
 
 def _parse(record: Any, limits: Limits) -> Conversation:
-    """parse_record, with any failure a RecordError: one odd record must not stop a run."""
+    """parse_record, with any failure a RecordError: one odd record must not stop a run. A
+    record with nothing to score is rejected too, rather than given a score that rests on nothing."""
     if isinstance(record, RecordError):
         raise record
     try:
-        return parse_record(record, limits)
+        conversation = parse_record(record, limits)
     except RecordError:
         raise
     except Exception as error:
         raise RecordError(f"internal validation error ({type(error).__name__})") from None
+    if not has_something_to_score(conversation):
+        raise RecordError(NOTHING_TO_SCORE)
+    return conversation
 
 
 # --------------------------------------------------------------------------- parts

@@ -18,7 +18,8 @@ from serving.text import MessageParams
 # 2: a message encoder and a conversation model replace the window model.
 # 3: the conversation model reads messages through their similarity to an exemplar library
 #    (carried as exemplars.yaml) and continues from the evidence of earlier segments.
-FORMAT_VERSION = 3
+# 4: the metadata model reads each feature with whether it is known (features.with_availability).
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 ENCODER_MODEL = "encoder.onnx"
 CONVERSATION_MODEL = "conversation.onnx"

@@ -112,6 +112,20 @@ def has_account_metadata(conversation: Conversation) -> bool:
     return account_known([name for name, value in zip(ACCOUNT_FEATURES, account, strict=True) if not math.isnan(value)])
 
 
+def with_availability(features: np.ndarray) -> np.ndarray:
+    """What the metadata model reads: each feature's value, 0 where unknown, followed by one
+    indicator per feature, 1 where known. Unknown is said in so many words, never stood in for
+    by a typical value (ARCHITECTURE.md, the record)."""
+    known = ~np.isnan(features)
+    return np.concatenate([np.where(known, features, 0.0), known], axis=-1).astype(np.float32)
+
+
+def has_something_to_score(conversation: Conversation) -> bool:
+    """Consent to read the messages, or metadata to score instead: account metadata or at
+    least two valid timestamps."""
+    return conversation.opt_in or has_account_metadata(conversation) or len(_timestamps(conversation)) >= 2
+
+
 def metadata_matrix(conversations: list[Conversation]) -> np.ndarray:
     """Features of many conversations, one row each."""
     if not conversations:

@@ -21,7 +21,7 @@ from serving.bundle import (
     Fusion,
     Platt,
 )
-from serving.features import METADATA_FEATURES, account_known, known_features, metadata_matrix
+from serving.features import METADATA_FEATURES, account_known, known_features, metadata_matrix, with_availability
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation
 from serving.text import (
     ROLE_IDS,
@@ -307,7 +307,7 @@ class Scorer:
     def _metadata_logits(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0)
-        (probabilities,) = self.metadata_session.run(["probabilities"], {"features": features})
+        (probabilities,) = self.metadata_session.run(["probabilities"], {"features": with_availability(features)})
         return logit(probabilities[:, 1])
 
     def content_logits(self, conversations: Sequence[Conversation]) -> np.ndarray:

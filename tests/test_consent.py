@@ -8,6 +8,8 @@ import pytest
 
 import serving.scorer
 import serving.text
+from serving.batch import NOTHING_TO_SCORE
+from serving.features import TIMING_FEATURES
 from serving.schema import Limits, parse_record
 from tests.conftest import RecordingTokenizer, run_cli, valid_record
 from training.pipeline import train_stage
@@ -88,3 +90,33 @@ def test_a_metadata_only_run_never_normalises_or_tokenises(quick_run, tmp_path, 
     # With one consenting record the recorders fill: they would catch a leak.
     tokenised = [text for tokenizer in tokenizers for text in tokenizer.seen]
     assert bool(normalised) is bool(with_consent) and bool(tokenised) is bool(with_consent)
+
+
+def test_a_record_without_consent_or_metadata_is_rejected_not_scored(quick_run, tmp_path, capsys):
+    """Without consent the text is not read; without account metadata and with fewer than two
+    valid timestamps there is nothing left to score: a reject with its reason, counted on a line
+    of its own, never a score that rests on nothing. Two timestamps are enough for timing."""
+    nothing = valid_record("nothing", opt_in=False)
+    del nothing["metadata"]
+    nothing["messages"] = nothing["messages"][:1]
+    bad_stamps = valid_record("bad-stamps", opt_in=False)
+    del bad_stamps["metadata"]
+    bad_stamps["messages"][1]["ts"] = "not a time"
+    bad_stamps["messages"][2]["ts"] = "2026-13-40T99:00:00Z"
+    timing = valid_record("timing-only", opt_in=False)
+    del timing["metadata"]
+    records = [valid_record("read"), nothing, bad_stamps, timing]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out, rejects = tmp_path / "scores.jsonl", tmp_path / "rejects.jsonl"
+    assert run_cli("score", "--bundle", quick_run.bundle, "--input", source, "--output", out, "--rejects", rejects) == 0
+    printed = capsys.readouterr().out
+    scored = {r["conversation_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(scored) == {"read", "timing-only"}
+    assert scored["timing-only"]["mode"] == "metadata-only"
+    assert scored["timing-only"]["metadata_used"] == list(TIMING_FEATURES)
+    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["conversation_id"], r["line"]) for r in rejected] == [("nothing", 2), ("bad-stamps", 3)]
+    assert {r["reason"] for r in rejected} == {NOTHING_TO_SCORE}
+    assert "read 4 = scored 2 + rejected 2" in printed
+    assert "nothing to score (no consent, no metadata): 2" in printed

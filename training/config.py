@@ -75,6 +75,9 @@ class MetadataModelConfig:
     max_depth: int
     min_samples_leaf: int
     subsample: float
+    masked_copies: int  # copies of the training records with account features made unknown
+    missing_feature_rate: float  # in a copy, each account feature unknown at this rate
+    missing_record_rate: float  # and every account feature unknown in this share of records
 
 
 @dataclass(frozen=True)
