@@ -12,6 +12,7 @@ missing from the ledger and ends with the same output as an uninterrupted run.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from serving.bundle import Bundle
 from serving.features import has_something_to_score
 from serving.review_queue import ReviewCandidates, write_review_queue
 from serving.schema import SIGNALS, Conversation, Limits, RecordError, parse_record
-from serving.scorer import Scorer
+from serving.scorer import ConversationScore, Scorer
 from serving.sources import ChunkReader, ChunkSpec, InputError, Plan, decode_chunk, decode_json_line, plan_chunks
 
 try:  # POSIX: one job at a time per output
@@ -201,6 +202,31 @@ def _parse(record: Any, limits: Limits) -> Conversation:
 # --------------------------------------------------------------------------- parts
 
 
+def _output_record(scorer: Scorer, score: ConversationScore) -> dict[str, Any]:
+    record = score.to_record(scorer.bundle.model_version, scorer.bundle.sha256)
+    json.dumps(record, allow_nan=False).encode("utf-8")  # what writing it needs: fails here, not later
+    return record
+
+
+def _score_records(scorer: Scorer, conversations: list[Conversation]) -> list[dict[str, Any] | RecordError]:
+    """The output record of each conversation, scored together; when that fails, each alone,
+    so that a record the scorer cannot handle is a reject and not the end of the job."""
+    if not conversations:
+        return []
+    try:
+        return [_output_record(scorer, s) for s in scorer.score(conversations)]
+    except Exception:  # any failure: retried record by record below
+        pass
+    results: list[dict[str, Any] | RecordError] = []
+    for conversation in conversations:
+        try:
+            (score,) = scorer.score([conversation])
+            results.append(_output_record(scorer, score))
+        except Exception as error:  # its message may quote data: the type only
+            results.append(RecordError(f"internal scoring error ({type(error).__name__})"))
+    return results
+
+
 def score_chunk(scorer: Scorer, plan: Plan, spec: ChunkSpec, table: pa.Table) -> bytes:
     """The part of one chunk: a header line, then one line per record in line order, holding
     its output record, the reason it is rejected, or that it repeats an id of the same chunk
@@ -227,9 +253,11 @@ def score_chunk(scorer: Scorer, plan: Plan, spec: ChunkSpec, table: pa.Table) ->
         slots.append(len(entries))
         entries.append({"line": line, "id": conversation.conversation_id, "messages": len(conversation.messages)})
         conversations.append(conversation)
-    scores = scorer.score(conversations) if conversations else []
-    for slot, score in zip(slots, scores, strict=True):
-        entries[slot]["score"] = score.to_record(bundle.model_version, bundle.sha256)
+    for slot, score in zip(slots, _score_records(scorer, conversations), strict=True):
+        if isinstance(score, RecordError):
+            entries[slot] = {"line": entries[slot]["line"], "id": entries[slot]["id"], "reason": str(score)}
+        else:
+            entries[slot]["score"] = score
     header = {
         "part": PART_FORMAT,
         "chunk": spec.index,
@@ -344,21 +372,42 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # --------------------------------------------------------------------------- output
 
 
+OUTPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+
+
+def output_suffix(path: Path) -> str:
+    """The output format of `path` by its suffix, in any case; any other suffix is refused
+    rather than written as JSONL under a name that promises something else."""
+    name = path.name.lower()
+    for suffix in sorted(OUTPUT_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise InputError(f"--output must end in {', '.join(OUTPUT_SUFFIXES)}: {path.name}")
+
+
+def partial_path(path: Path) -> Path:
+    """Where `path` is written until the job completes."""
+    return path.with_name(path.name + ".partial")
+
+
 class ScoreWriter:
-    """Writes output records as JSONL or Parquet, by the file's suffix, into a temporary file
-    that takes the final name only when the job completes."""
+    """Writes output records as JSONL, gzip JSONL or Parquet, by the file's suffix, into its
+    `partial_path`; the job renames it when every file of the run is written."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+        self.partial = partial_path(path)
         self._jsonl: IO[str] | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._buffer: list[dict] = []
 
     def __enter__(self) -> ScoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.suffix == ".parquet":
+        suffix = output_suffix(self.path)
+        if suffix == ".parquet":
             self._parquet = pq.ParquetWriter(self.partial, OUTPUT_SCHEMA)
+        elif suffix == ".jsonl.gz":
+            self._jsonl = gzip.open(self.partial, "wt", encoding="utf-8")
         else:
             self._jsonl = self.partial.open("w", encoding="utf-8")
         return self
@@ -383,8 +432,6 @@ class ScoreWriter:
             self._parquet.close()
         if self._jsonl is not None:
             self._jsonl.close()
-        if exc_type is None:
-            self.partial.replace(self.path)
 
 
 class Progress:
@@ -447,6 +494,32 @@ class Job:
     review_limit: int | None = None
 
 
+def written_paths(job: Job) -> list[Path]:
+    """Every path a job writes, renames or removes: its outputs, their `.partial` files and the
+    work folder."""
+    outputs = [job.output, job.rejects, *([job.review_queue] if job.review_queue is not None else [])]
+    return [*outputs, *(partial_path(p) for p in outputs), WorkDir(job.output).path]
+
+
+def check_paths(job: Job) -> None:
+    """Refuse, before anything is written, a job that could overwrite, rename or delete its
+    input: no written path (symlinks resolved) is the input, lies inside it or holds it; the
+    outputs are distinct files, not folders; the output's suffix names a format."""
+    outputs = [job.output, job.rejects, *([job.review_queue] if job.review_queue is not None else [])]
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        raise InputError("--output, --rejects and --review-queue must be different files")
+    if any(p.is_dir() for p in outputs):
+        raise InputError("--output, --rejects and --review-queue must be files, not folders")
+    output_suffix(job.output)
+    source = job.input.resolve()
+    for path in (p.resolve() for p in written_paths(job)):
+        if path == source or source in path.parents or path in source.parents:
+            raise InputError(
+                "an output, its .partial file or the work folder (<output>.parts) would overwrite, "
+                "lie inside or hold the input"
+            )
+
+
 def job_fingerprint(bundle: Bundle, plan: Plan) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps(plan.fingerprint(), sort_keys=True).encode()).hexdigest()
     return {
@@ -468,6 +541,7 @@ def run_job(
     """Plan, score the chunks not done yet, assemble; see the module's docstring."""
     started = time.perf_counter()
     bundle = job.bundle
+    check_paths(job)
     plan = plan_chunks(job.input, job.chunk_records or bundle.runtime.chunk_records, bundle.limits)
     work = WorkDir(job.output)
     try:
@@ -486,6 +560,8 @@ def run_job(
         if job.review_queue is not None:
             scorer = review_scorer() if review_scorer is not None else Scorer.from_bundle(bundle)
             write_review_queue(job.review_queue, scorer, plan, candidates, summary)
+        partial_path(job.rejects).replace(job.rejects)
+        partial_path(job.output).replace(job.output)
     finally:
         work.close()
     work.remove()
@@ -514,8 +590,7 @@ def _assemble(job: Job, plan: Plan, work: WorkDir) -> tuple[Summary, ReviewCandi
     candidates = ReviewCandidates(0 if job.review_queue is None else job.review_limit or review_limit(bundle))
     first_seen: dict[str, tuple[int, int]] = {}
     job.rejects.parent.mkdir(parents=True, exist_ok=True)
-    rejects_partial = job.rejects.with_name(job.rejects.name + ".partial")
-    with ScoreWriter(job.output) as writer, rejects_partial.open("w", encoding="utf-8") as rejects:
+    with ScoreWriter(job.output) as writer, partial_path(job.rejects).open("w", encoding="utf-8") as rejects:
         for spec in plan.chunks:
             header, entries = work.read_part(spec.index)
             expected = (spec.index, plan.files[spec.file_index].name, spec.first_line, spec.count, bundle.sha256)
@@ -545,7 +620,6 @@ def _assemble(job: Job, plan: Plan, work: WorkDir) -> tuple[Summary, ReviewCandi
                 summary.rejected += 1
                 summary.reasons[reason_kind(reason)] += 1
             writer.write(scores)
-    rejects_partial.replace(job.rejects)
     return summary, candidates
 
 

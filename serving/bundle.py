@@ -1,16 +1,19 @@
 """Load and verify a model bundle: a folder of ONNX files, a tokenizer and `manifest.json`.
 
-A bundle loads only when every file listed in the manifest is present with its recorded
-sha256, and the manifest's format version is one this code understands.
+A bundle loads only when it holds no symbolic link, every file listed in the manifest is
+present with its recorded sha256, the manifest's format version is one this code understands
+and every section the scorer reads has the types and ranges of its dataclass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from serving.schema import MODE_CONTENT, MODE_METADATA, Limits
 from serving.text import MessageParams
@@ -66,6 +69,10 @@ class Bands:
 
     high: float
     medium: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.medium <= self.high <= 1:
+            raise ValueError("thresholds must hold 0 <= medium <= high <= 1")
 
 
 @dataclass(frozen=True)
@@ -146,26 +153,67 @@ MANIFEST_FIELDS: dict[str, type] = {
 }
 
 
-def _check_manifest_fields(manifest: dict[str, Any]) -> None:
+# The manifest's sections the scorer reads, by dotted path, and the dataclass each becomes.
+SECTIONS: dict[str, type] = {
+    "message": MessageParams,
+    "limits": Limits,
+    "runtime": Runtime,
+    "calibration.content": Platt,
+    "calibration.metadata": Platt,
+    "fusion": Fusion,
+    **{f"thresholds.{mode}": Bands for mode in (MODE_CONTENT, MODE_METADATA, CONTENT_ONLY)},
+}
+
+# What a section field of each annotated type must hold; JSON true and false are not numbers.
+FIELD_RULES: dict[type, tuple[str, Callable[[Any], bool]]] = {
+    int: ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
+    float: ("a finite number", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)),
+}
+
+
+def _check_section(where: str, section: Any, kind: type) -> None:
+    """Refuse a section that does not hold exactly the fields of dataclass `kind`, each as FIELD_RULES says."""
+    if not isinstance(section, dict):
+        raise BundleError(f"bundle manifest section {where} is missing or not a JSON object")
+    hints = get_type_hints(kind)
+    names = [f.name for f in fields(kind)]
+    unknown = sorted(set(section) - set(names))
+    if unknown:
+        raise BundleError(f"bundle manifest section {where} has unknown fields {unknown}")
+    for name in names:
+        expected, holds = FIELD_RULES[hints[name]]
+        if not holds(section.get(name)):
+            raise BundleError(f"bundle manifest field {where}.{name} is missing or not {expected}")
+    try:
+        kind(**section)  # the ranges the dataclass itself checks
+    except ValueError as error:
+        raise BundleError(f"bundle manifest section {where} is out of range ({error})") from None
+
+
+def _check_manifest(manifest: dict[str, Any]) -> None:
+    """Refuse a manifest that lacks a field the scorer reads or holds a section of the wrong shape."""
     for name, kind in MANIFEST_FIELDS.items():
         if not isinstance(manifest.get(name), kind):
             raise BundleError(f"bundle manifest field {name!r} is missing or not a JSON {kind.__name__}")
-    try:
-        bundle = Bundle(Path("."), "", manifest)
-        bundle.message, bundle.limits, bundle.runtime, bundle.fusion  # noqa: B018 - each builds and checks a section
-        bundle.content_calibration, bundle.metadata_calibration  # noqa: B018
-        for mode in (MODE_CONTENT, MODE_METADATA, CONTENT_ONLY):
-            bundle.bands(mode)
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(f"bundle manifest is malformed ({type(error).__name__}: {error})") from None
+    for where, kind in SECTIONS.items():
+        section: Any = manifest
+        for key in where.split("."):
+            section = section.get(key) if isinstance(section, dict) else None
+        _check_section(where, section, kind)
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify the bundle at `path`; raise BundleError if anything is off."""
+def load_bundle(path: str | Path, sha256: str | None = None) -> Bundle:
+    """Read and verify the bundle at `path`, pinned to a manifest `sha256` if given; raise
+    BundleError if anything is off."""
     folder = Path(path)
     manifest_path = folder / MANIFEST
     if not folder.is_dir():
         raise BundleError(f"bundle folder not found: {folder}")
+    entries = sorted(folder.iterdir())
+    # A link would let a verified bundle read a file that its folder does not hold.
+    for entry in entries:
+        if entry.is_symlink():
+            raise BundleError(f"bundle holds a symbolic link: {entry.name}")
     try:
         manifest_bytes = manifest_path.read_bytes()
         manifest = json.loads(manifest_bytes)
@@ -173,19 +221,22 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"bundle has no {MANIFEST}: {folder}") from None
     except (OSError, ValueError) as error:
         raise BundleError(f"bundle manifest unreadable: {manifest_path} ({type(error).__name__})") from None
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    if sha256 is not None and digest != sha256.lower():
+        raise BundleError(f"bundle manifest sha256 is {digest}, not the pinned sha256")
     if not isinstance(manifest, dict):
         raise BundleError(f"bundle manifest is not a JSON object: {manifest_path}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(f"bundle format version {version!r} is not supported (this scorer reads {FORMAT_VERSION})")
-    _check_manifest_fields(manifest)
+    _check_manifest(manifest)
     files = manifest["files"]
     for name in REQUIRED_FILES:
         if name not in files:
             raise BundleError(f"bundle manifest does not list {name}")
-    for name in sorted(p.name for p in folder.iterdir()):
-        if name != MANIFEST and name not in files:
-            raise BundleError(f"bundle holds a file its manifest does not list: {name}")
+    for entry in entries:
+        if entry.name != MANIFEST and entry.name not in files:
+            raise BundleError(f"bundle holds a file its manifest does not list: {entry.name}")
     for name, expected in files.items():
         if Path(name).name != name:
             raise BundleError(f"bundle manifest names a file outside the bundle: {name}")
@@ -195,7 +246,7 @@ def load_bundle(path: str | Path) -> Bundle:
         actual = sha256_file(file_path)
         if actual != expected:
             raise BundleError(f"bundle file {name} has sha256 {actual[:12]}…, manifest says {expected[:12]}…")
-    return Bundle(path=folder, sha256=hashlib.sha256(manifest_bytes).hexdigest(), manifest=manifest)
+    return Bundle(path=folder, sha256=digest, manifest=manifest)
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:

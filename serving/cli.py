@@ -48,6 +48,17 @@ class UsageError(RuntimeError):
     """A mistake of the caller (missing file, bad flag); printed as one line."""
 
 
+def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--bundle` and the optional pin of its manifest's sha256."""
+    parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder")
+    parser.add_argument(
+        "--bundle-sha256",
+        metavar="HEX",
+        default=None,
+        help="refuse the bundle unless its manifest.json has this sha256 (as `verify` prints it)",
+    )
+
+
 def _missing_extra(name: str, extra: str | None) -> str:
     hint = f"pip install 'grooming-risk[{extra}]'" if extra else "reinstall grooming-risk"
     return f"grooming-risk {name} needs the '{extra or 'base'}' extra ({hint})"

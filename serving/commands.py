@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from serving.batch import Job, JobLocked, local_engine, run_job
+from serving.batch import Job, JobLocked, check_paths, local_engine, run_job
 from serving.bundle import load_bundle
-from serving.cli import Command, UsageError
-from serving.scorer import Scorer
+from serving.cli import Command, UsageError, add_bundle_arguments
+from serving.scorer import Scorer, usable_cpus
 from serving.sources import InputError
 
 
@@ -23,14 +23,14 @@ def _positive(value: str) -> int:
 
 
 def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder")
+    add_bundle_arguments(parser)
     parser.add_argument(
         "--input",
         required=True,
         type=Path,
         help="reports: a .jsonl, .jsonl.gz or .parquet file, or a folder of them (read in sorted order)",
     )
-    parser.add_argument("--output", required=True, type=Path, help="scores, .jsonl or .parquet")
+    parser.add_argument("--output", required=True, type=Path, help="scores: .jsonl, .jsonl.gz or .parquet")
     parser.add_argument("--rejects", required=True, type=Path, help="rejected records, .jsonl")
     parser.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime threads (bundle default)")
     parser.add_argument(
@@ -51,25 +51,21 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_paths(args: argparse.Namespace) -> None:
-    source: Path = args.input
-    if not source.exists():
-        raise UsageError(f"input not found: {source}")
-    written = [p for p in (args.output, args.rejects, args.review_queue) if p is not None]
-    resolved = [p.resolve() for p in written]
-    if len(set(resolved)) < len(resolved):
-        raise UsageError("--output, --rejects and --review-queue must be different files")
-    root = source.resolve()
-    for path in resolved:
-        if path == root or (source.is_dir() and root in path.parents):
-            raise UsageError("outputs must not overwrite the input or lie inside the input folder")
+def _check_threads(threads: int | None) -> None:
+    """Refuse more threads than this process has CPUs."""
+    cpus = usable_cpus()
+    if threads is not None and threads > cpus:
+        raise UsageError(f"--threads {threads} is more than the CPUs available: at most {cpus}")
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle)
-    _check_paths(args)
+    _check_threads(args.threads)
+    if not args.input.exists():
+        raise UsageError(f"input not found: {args.input}")
+    bundle = load_bundle(args.bundle, args.bundle_sha256)
     job = Job(bundle, args.input, args.output, args.rejects, args.chunk_records, args.review_queue, args.review_limit)
     try:
+        check_paths(job)  # before the sessions open: a bad path fails at once
         if args.engine == "ray":
             from serving import ray_engine
 
@@ -96,11 +92,11 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder")
+    add_bundle_arguments(parser)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, args.bundle_sha256)
     Scorer.from_bundle(bundle)
     print(f"bundle ok: {bundle.path} model {bundle.model_version} sha256 {bundle.sha256}")
     return 0

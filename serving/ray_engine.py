@@ -41,13 +41,13 @@ _MAX_READ_BLOCKS = 1000
 
 def _plan_to_dict(plan: Plan) -> dict[str, Any]:
     return {
-        "files": [[str(f.path), f.name, f.kind, f.size, f.mtime_ns] for f in plan.files],
+        "files": [[str(f.path), f.name, f.kind, f.size, f.sha256, f.damaged] for f in plan.files],
         "chunk_records": plan.chunk_records,
     }
 
 
 def _plan_from_dict(values: dict[str, Any], chunks: list[ChunkSpec]) -> Plan:
-    files = [InputFile(Path(p), name, kind, size, mtime) for p, name, kind, size, mtime in values["files"]]
+    files = [InputFile(Path(p), *rest) for p, *rest in values["files"]]
     return Plan(files, [], chunks, values["chunk_records"])
 
 

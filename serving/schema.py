@@ -67,13 +67,20 @@ def _require(condition: bool, reason: str) -> None:
         raise RecordError(reason)
 
 
+def _optional(raw: dict, key: str, default: Any) -> Any:
+    """An optional field: `default` when absent or null (Parquet gives null for an absent
+    field); an empty value of the wrong type (`[]` for an object) stays, to be rejected."""
+    value = raw.get(key)
+    return default if value is None else value
+
+
 def _parse_participants(raw: Any) -> dict[str, dict[str, str]]:
     _require(isinstance(raw, list) and len(raw) > 0, "participants must be a non-empty list")
     participants: dict[str, dict[str, str]] = {}
     for position, person in enumerate(raw):
         _require(isinstance(person, dict), f"participants[{position}] must be an object")
         person_id, role = person.get("id"), person.get("role")
-        age_band = person.get("age_band") or "unknown"  # Parquet gives None for an absent field
+        age_band = _optional(person, "age_band", "unknown")
         _require(
             isinstance(person_id, str) and person_id != "", f"participants[{position}].id must be a non-empty string"
         )
@@ -111,7 +118,7 @@ def _parse_messages(
                 f"messages[{position}].text too long ({len(text)} > {limits.max_message_chars} characters)",
             )
         _require(ts is None or isinstance(ts, str), f"messages[{position}].ts must be a string")
-        signals = message.get("signals") or []
+        signals = _optional(message, "signals", [])
         _require(
             isinstance(signals, list) and all(isinstance(s, str) and s in SIGNALS for s in signals),
             f"messages[{position}].signals must be a list of known signals",
@@ -130,16 +137,16 @@ def parse_record(record: Any, limits: Limits) -> Conversation:
     _require("messages" in record, "messages is missing")
     participants = _parse_participants(record.get("participants"))
     messages = _parse_messages(record["messages"], participants, limits, read_text=opt_in)
-    metadata = record.get("metadata") or {}
+    metadata = _optional(record, "metadata", {})
     _require(isinstance(metadata, dict), "metadata must be an object")
     label = record.get("label")
     _require(label in (None, 0, 1) and not isinstance(label, bool), "label must be 0, 1 or absent")
-    signals = record.get("signals") or []
+    signals = _optional(record, "signals", [])
     _require(
         isinstance(signals, list) and all(isinstance(s, str) and s in SIGNALS for s in signals),
         "signals must be a list of known signals",
     )
-    groups = record.get("groups") or {}
+    groups = _optional(record, "groups", {})
     _require(isinstance(groups, dict), "groups must be an object")
     return Conversation(
         conversation_id=conversation_id,

@@ -3,6 +3,7 @@ conversation model, fused with the metadata model and banded."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,13 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 def platt(calibration: Platt, x: np.ndarray | float) -> np.ndarray:
     return sigmoid(calibration.slope * np.asarray(x, dtype=np.float64) + calibration.intercept)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def fuse(fusion: Fusion, content_logits: np.ndarray | float, metadata_logits: np.ndarray | float) -> np.ndarray:
@@ -246,7 +254,8 @@ class Scorer:
         """Open the bundle's ONNX sessions and tokenizer."""
         if tuple(bundle.metadata_features) != METADATA_FEATURES:
             raise BundleError("bundle metadata features differ from this scorer's")
-        threads = threads or bundle.runtime.intra_op_threads
+        # The bundle's default was chosen on another machine: no more threads than CPUs here.
+        threads = threads or min(bundle.runtime.intra_op_threads, usable_cpus())
         return cls(
             bundle,
             MessageTokenizer(load_tokenizer(str(bundle.file(TOKENIZER))), bundle.message),

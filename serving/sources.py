@@ -15,10 +15,11 @@ Nothing here logs or raises with record content: reasons carry line numbers, siz
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,7 +46,8 @@ class InputFile:
     name: str  # the path relative to the input folder (or the file's name): the `file` of a reject
     kind: str
     size: int
-    mtime_ns: int
+    sha256: str  # of the bytes on disk: a resumed job continues only on the same content
+    damaged: bool = False  # a gzip stream that fails its integrity check: none of its records is scored
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,9 @@ class Plan:
         return sum(c.count for c in self.chunks)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies this input for a resumed job: names, sizes, times and the chunking."""
+        """What identifies this input for a resumed job: names, contents and the chunking."""
         return {
-            "files": [[f.name, f.kind, f.size, f.mtime_ns] for f in self.files],
+            "files": [[f.name, f.kind, f.size, f.sha256, f.damaged] for f in self.files],
             "chunk_records": self.chunk_records,
             "chunks": [[c.file_index, c.first_line, c.count, c.offset] for c in self.chunks],
         }
@@ -94,8 +96,13 @@ def _folder_kind(relative: str) -> str | None:
 
 
 def _input_file(path: Path, name: str, kind: str) -> InputFile:
-    stat = path.stat()
-    return InputFile(path, name, kind, stat.st_size, stat.st_mtime_ns)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+            size += len(block)
+    return InputFile(path, name, kind, size, digest.hexdigest())
 
 
 def discover(path: Path) -> tuple[list[InputFile], list[str]]:
@@ -151,9 +158,13 @@ def _damaged(error: BaseException) -> str:
     return f"unreadable from this line on: damaged gzip stream ({type(error).__name__})"
 
 
-def _scan_jsonl(file: InputFile, chunk_records: int, limit: int) -> list[tuple[int, int, int]]:
-    """(first line, count, byte offset) of each chunk of a JSONL file. A damaged gzip stream
-    ends with one more record: the line at which it became unreadable."""
+DAMAGED_FILE = "damaged gzip stream: no record of this file is scored"
+
+
+def _scan_jsonl(file: InputFile, chunk_records: int, limit: int) -> tuple[list[tuple[int, int, int]], bool]:
+    """(first line, count, byte offset) of each chunk of a JSONL file, and whether it is a
+    damaged gzip stream; such a stream ends with one more record: the line at which it became
+    unreadable. The whole stream is read, so its CRC is checked before any record is scored."""
     chunks: list[list[int]] = []
     line = position = 0
 
@@ -164,6 +175,7 @@ def _scan_jsonl(file: InputFile, chunk_records: int, limit: int) -> list[tuple[i
         line += 1
         chunks[-1][1] += 1
 
+    damaged = False
     with _open_jsonl(file) as handle:
         try:
             for _, _, consumed in _lines(handle, limit):
@@ -171,7 +183,8 @@ def _scan_jsonl(file: InputFile, chunk_records: int, limit: int) -> list[tuple[i
                 position += consumed
         except _GZIP_ERRORS:
             add_record()
-    return [(first, count, offset) for first, count, offset in chunks]
+            damaged = True
+    return [(first, count, offset) for first, count, offset in chunks], damaged
 
 
 def _parquet_file(file: InputFile) -> pq.ParquetFile:
@@ -193,7 +206,8 @@ def plan_chunks(path: Path, chunk_records: int, limits: Limits) -> Plan:
                 rows = _parquet_file(file).metadata.num_rows
                 spans = [(s + 1, min(chunk_records, rows - s), s) for s in range(0, rows, chunk_records)]
             else:
-                spans = _scan_jsonl(file, chunk_records, limits.max_record_bytes)
+                spans, damaged = _scan_jsonl(file, chunk_records, limits.max_record_bytes)
+                files[file_index] = replace(file, damaged=damaged)
         except (pa.ArrowException, OSError) as error:  # its message may quote data: name the type only
             raise InputError(f"cannot read {file.name} ({type(error).__name__})") from None
         for first, count, offset in spans:
@@ -304,6 +318,11 @@ class ChunkReader:
 
     def read(self, spec: ChunkSpec) -> pa.Table:
         file = self.plan.files[spec.file_index]
+        if file.damaged:
+            lines = pa.array(range(spec.first_line, spec.first_line + spec.count), type=pa.int64())
+            nothing = pa.nulls(spec.count)
+            errors = pa.array([DAMAGED_FILE] * spec.count, type=pa.string())
+            return pa.table([lines, nothing.cast(pa.binary()), nothing.cast(pa.int64()), errors], schema=_JSONL_SCHEMA)
         if self._at != (spec.file_index, spec.first_line) or (self._stream is not None and self._stream.broken):
             self.close()
             if file.kind == PARQUET:
@@ -330,22 +349,55 @@ class ChunkReader:
 # --------------------------------------------------------------------------- decoding
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = {key for key, _ in pairs}
+    if len(keys) < len(pairs):
+        # Which value counts would be a guess: `"opt_in": false` then `true` must not read as consent.
+        raise RecordError("invalid JSON (a key appears twice in one object)")
+    return dict(pairs)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a decoded JSON value holds a string with a lone surrogate escape (`"\\ud800"`):
+    valid JSON, but not text any tokenizer or UTF-8 writer accepts."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def decode_json_line(raw: bytes, limits: Limits) -> Any:
-    """One JSONL line decoded, or RecordError with a reason that quotes no content."""
+    """One JSONL line decoded, or RecordError with a reason that quotes no content. A leading
+    byte order mark is dropped (editors write one at the start of a file)."""
     if len(raw) > limits.max_record_bytes:
         raise RecordError(f"record too large ({len(raw)} > {limits.max_record_bytes} bytes)")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise RecordError(f"not valid UTF-8 (byte {error.start})") from None
     if not text.strip():
         raise RecordError("blank line")
     try:
-        return json.loads(text)
+        record = json.loads(text, object_pairs_hook=_object_without_duplicate_keys)
+    except RecordError:
+        raise
     except json.JSONDecodeError as error:
         raise RecordError(f"invalid JSON ({error.msg} at column {error.colno})") from None
     except RecursionError:
         raise RecordError("invalid JSON (nested too deeply)") from None
+    except ValueError:  # an integer past Python's limit on digits
+        raise RecordError("invalid JSON (a number too large to read)") from None
+    # Only an escape can carry a surrogate: the UTF-8 decoding above refuses raw ones.
+    if "\\u" in text and _has_lone_surrogate(record):
+        raise RecordError("invalid JSON (a lone surrogate escape: not Unicode text)")
+    return record
 
 
 def row_bytes(row: Any) -> int:
@@ -373,13 +425,32 @@ def decode_chunk(table: pa.Table, limits: Limits) -> list[tuple[int, Any]]:
                 except RecordError as reason:
                     result.append((line, reason))
         return result
-    for line, row, error in zip(lines, table.column("row").to_pylist(), errors, strict=True):
+    for line, row, error in zip(lines, _parquet_rows(table.column("row")), errors, strict=True):
         if error is not None:
             result.append((line, RecordError(error)))
+            continue
+        if isinstance(row, RecordError):
+            result.append((line, row))
             continue
         size = row_bytes(row)
         result.append((line, RecordError(f"record too large ({size} > {limit} bytes)") if size > limit else row))
     return result
+
+
+def _parquet_rows(column: pa.ChunkedArray) -> list[Any]:
+    """Each row as Python values, or a RecordError for a row holding a value Python cannot hold
+    (a timestamp or date out of range, a string that is not UTF-8): one row, not the chunk."""
+    try:
+        return column.to_pylist()
+    except (ArithmeticError, ValueError, pa.ArrowException):  # UnicodeDecodeError is a ValueError
+        pass
+    rows: list[Any] = []
+    for value in column:
+        try:
+            rows.append(value.as_py())
+        except (ArithmeticError, ValueError, pa.ArrowException) as error:
+            rows.append(RecordError(f"unreadable Parquet value ({type(error).__name__})"))
+    return rows
 
 
 def table_to_ipc(table: pa.Table) -> bytes:

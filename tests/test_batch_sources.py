@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.schema import Limits, RecordError
-from serving.sources import ChunkReader, InputError, decode_chunk, discover, plan_chunks
+from serving.sources import DAMAGED_FILE, ChunkReader, InputError, decode_chunk, discover, plan_chunks
 from tests.conftest import run_cli, valid_record
 
 LIMITS = Limits(max_messages=50, max_message_chars=400, max_record_bytes=1_000)
@@ -108,22 +108,26 @@ def _varied(index):
     return record
 
 
-def test_a_damaged_gzip_stream_rejects_the_rest_of_its_file_at_the_line_it_broke(quick_run, tmp_path, capsys):
-    whole = gzip.compress(_lines([_varied(i) for i in range(40)]))
+@pytest.mark.parametrize("damage", ["cut", "flipped"])
+def test_no_record_of_a_damaged_gzip_stream_is_scored(quick_run, tmp_path, capsys, damage):
+    """A cut stream, or one with a flipped byte that decompresses until its CRC fails: the records
+    read before the damage are not to be trusted either, so every line of the file is a reject."""
+    whole = bytearray(gzip.compress(_lines([_varied(i) for i in range(40)])))
+    if damage == "cut":
+        whole = whole[: len(whole) * 3 // 4]
+    else:
+        whole[len(whole) // 2] ^= 0x01
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.jsonl.gz").write_bytes(whole[: len(whole) * 3 // 4])
+    (tmp_path / "in" / "a.jsonl.gz").write_bytes(bytes(whole))
     (tmp_path / "in" / "b.jsonl").write_bytes(_lines(_records("h", 2)))
     out, rejects = tmp_path / "o.jsonl", tmp_path / "r.jsonl"
     args = ("--input", tmp_path / "in", "--output", out, "--rejects", rejects, "--chunk-records", "4")
     assert run_cli("score", "--bundle", quick_run.bundle, *args) == 0
-    scored = [json.loads(line)["conversation_id"] for line in out.read_text().splitlines()]
-    (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]
-    readable = len(scored) - 2
-    assert 0 < readable < 40 and scored[:readable] == [f"g-{i}" for i in range(readable)]
-    assert scored[readable:] == ["h-0", "h-1"]
-    assert reject["file"] == "a.jsonl.gz" and reject["line"] == readable + 1
-    assert reject["reason"].startswith("unreadable from this line on: damaged gzip stream")
-    assert f"read {readable + 3} = scored {readable + 2} + rejected 1" in capsys.readouterr().out
+    assert [json.loads(line)["conversation_id"] for line in out.read_text().splitlines()] == ["h-0", "h-1"]
+    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert rejected and [r["line"] for r in rejected] == list(range(1, len(rejected) + 1))
+    assert {(r["file"], r["reason"]) for r in rejected} == {("a.jsonl.gz", DAMAGED_FILE)}
+    assert f"read {len(rejected) + 2} = scored 2 + rejected {len(rejected)}" in capsys.readouterr().out
 
 
 def test_a_folder_scores_like_its_files_and_rejects_name_their_file(quick_run, tmp_path, capsys):
@@ -163,5 +167,5 @@ def test_outputs_inside_the_input_folder_are_refused(quick_run, tmp_path, capsys
     (tmp_path / "in.jsonl").write_bytes(_lines([valid_record()]))
     args = ("--input", tmp_path, "--output", tmp_path / "o.jsonl", "--rejects", tmp_path.parent / "r.jsonl")
     assert run_cli("score", "--bundle", quick_run.bundle, *args) == 2
-    assert "inside the input folder" in capsys.readouterr().err
+    assert "would overwrite, lie inside or hold the input" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()

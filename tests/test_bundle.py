@@ -1,13 +1,15 @@
-"""A bundle whose files are not exactly what the manifest says refuses to load."""
+"""A bundle whose files or manifest are not exactly what the scorer expects refuses to load,
+in one line, before any record is read."""
 
 import json
+import re
 import shutil
 
 import pytest
 
 from serving.bundle import FORMAT_VERSION, BundleError, load_bundle
-from serving.scorer import Scorer
-from tests.conftest import run_cli
+from serving.scorer import Scorer, usable_cpus
+from tests.conftest import run_cli, valid_record
 
 
 @pytest.fixture
@@ -68,3 +70,94 @@ def test_manifest_without_a_section_is_refused(bundle_copy, capsys):
     manifest_path.write_text(json.dumps(manifest))
     assert run_cli("verify", "--bundle", bundle_copy) == 2
     assert "'runtime' is missing" in capsys.readouterr().err
+
+
+def _set_in_manifest(bundle, dotted: str, value) -> None:
+    """Rewrite the manifest with one field changed; `files` stays as it was."""
+    manifest_path = bundle / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    *parents, name = dotted.split(".")
+    section = manifest
+    for key in parents:
+        section = section[key]
+    section[name] = value
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _score(bundle, tmp_path, *extra):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(valid_record()) + "\n")
+    out, rejects = tmp_path / "scores.jsonl", tmp_path / "rejects.jsonl"
+    return run_cli("score", "--bundle", bundle, "--input", source, "--output", out, "--rejects", rejects, *extra), out
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("thresholds.content+metadata.medium", "0.9"),
+        ("thresholds.metadata-only.high", float("nan")),
+        ("thresholds.content-only.high", 1.5),
+        ("thresholds.content-only.medium", -0.1),
+        ("thresholds.content+metadata.medium", 0.99),  # above high
+        ("runtime.chunk_records", "256"),
+        ("runtime.message_batch_size", 0),
+        ("runtime.segment_messages", True),
+        ("runtime.intra_op_threads", 2.5),
+        ("limits.max_messages", "2000"),
+        ("limits.max_record_bytes", -1),
+        ("calibration.content.slope", float("inf")),
+        ("fusion.intercept", None),
+        ("fusion.metadata_weight", "1"),
+    ],
+)
+def test_manifest_value_of_the_wrong_type_or_range_is_refused(bundle_copy, capsys, field, value):
+    _set_in_manifest(bundle_copy, field, value)
+    section = field.rsplit(".", 1)[0]
+    with pytest.raises(BundleError, match=re.escape(section)):
+        load_bundle(bundle_copy)
+    assert run_cli("verify", "--bundle", bundle_copy) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_bad_manifest_is_refused_before_any_record_is_read(bundle_copy, tmp_path, capsys):
+    _set_in_manifest(bundle_copy, "limits.max_messages", "2000")
+    code, out = _score(bundle_copy, tmp_path)
+    assert code == 2
+    assert not out.exists()
+    assert "limits.max_messages" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "encoder.onnx"])
+def test_symbolic_link_in_bundle_is_refused(bundle_copy, tmp_path, capsys, name):
+    target = tmp_path / "elsewhere"
+    (bundle_copy / name).rename(target)
+    (bundle_copy / name).symlink_to(target)
+    with pytest.raises(BundleError, match=rf"symbolic link: {name}"):
+        load_bundle(bundle_copy)
+    assert run_cli("verify", "--bundle", bundle_copy) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_verify_prints_the_sha256_a_bundle_is_pinned_with(bundle_copy, capsys):
+    sha256 = load_bundle(bundle_copy).sha256
+    assert run_cli("verify", "--bundle", bundle_copy, "--bundle-sha256", sha256.upper()) == 0
+    assert f"sha256 {sha256}" in capsys.readouterr().out
+
+
+def test_bundle_other_than_the_pinned_one_is_refused(bundle_copy, tmp_path, capsys):
+    pinned = load_bundle(bundle_copy).sha256
+    _set_in_manifest(bundle_copy, "model_version", "another")
+    assert run_cli("verify", "--bundle", bundle_copy, "--bundle-sha256", pinned) == 2
+    code, out = _score(bundle_copy, tmp_path, "--bundle-sha256", pinned)
+    assert code == 2
+    assert not out.exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("not the pinned sha256" in line for line in err)
+
+
+def test_more_threads_than_cpus_are_refused(quick_run, tmp_path, capsys):
+    cpus = usable_cpus()
+    code, out = _score(quick_run.bundle, tmp_path, "--threads", cpus + 1)
+    assert code == 2
+    assert not out.exists()
+    assert capsys.readouterr().err == f"error: --threads {cpus + 1} is more than the CPUs available: at most {cpus}\n"

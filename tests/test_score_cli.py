@@ -139,7 +139,7 @@ def test_output_that_would_overwrite_the_input_is_refused(quick_run, tmp_path, c
     code = run_cli(
         "score", "--bundle", quick_run.bundle, "--input", source, "--output", source, "--rejects", tmp_path / "r.jsonl"
     )
-    assert code == 2 and "must not overwrite the input" in capsys.readouterr().err
+    assert code == 2 and "would overwrite, lie inside or hold the input" in capsys.readouterr().err
     assert source.read_bytes() == before
     code = run_cli(
         "score",
