@@ -253,11 +253,16 @@ def score_chunk(scorer: Scorer, plan: Plan, spec: ChunkSpec, table: pa.Table) ->
         slots.append(len(entries))
         entries.append({"line": line, "id": conversation.conversation_id, "messages": len(conversation.messages)})
         conversations.append(conversation)
+    failed: dict[str, int] = {}  # conversation_id -> line of a record the scorer failed on
     for slot, score in zip(slots, _score_records(scorer, conversations), strict=True):
         if isinstance(score, RecordError):
             entries[slot] = {"line": entries[slot]["line"], "id": entries[slot]["id"], "reason": str(score)}
+            failed[entries[slot]["id"]] = entries[slot]["line"]
         else:
             entries[slot]["score"] = score
+    for position, entry in enumerate(entries):  # no scored first occurrence for assembly to name
+        if entry.get("duplicate") and entry["id"] in failed:
+            entries[position] = {"line": entry["line"], "id": entry["id"], "reason": _duplicate(failed[entry["id"]])}
     header = {
         "part": PART_FORMAT,
         "chunk": spec.index,

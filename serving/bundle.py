@@ -2,7 +2,9 @@
 
 A bundle loads only when it holds no symbolic link, every file listed in the manifest is
 present with its recorded sha256, the manifest's format version is one this code understands
-and every section the scorer reads has the types and ranges of its dataclass.
+and every section the scorer reads has the types and ranges of its dataclass. Given a public
+key, it also loads only when `model.sig` is that key's OpenSSF model-signing signature of every
+other file in the folder.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ EXEMPLARS = "exemplars.yaml"
 # The thresholds of a consenting record without account metadata: its calibrated content score.
 CONTENT_ONLY = "content-only"
 REQUIRED_FILES = (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER, EXEMPLARS)
+# The signature of the manifest and every file beside it; the one file the manifest does not list.
+SIGNATURE = "model.sig"
 
 
 class BundleError(RuntimeError):
@@ -84,6 +88,7 @@ class Runtime:
     explain_messages: int  # messages occluded per conversation on the review page
     chunk_records: int
     segment_messages: int  # messages of one conversation encoded and read per step: bounds memory
+    embedding_cache_messages: int  # distinct messages whose embeddings the scorer keeps between calls
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Bundle:
     path: Path
     sha256: str
     manifest: dict[str, Any]
+    signature_verified: bool = False  # model.sig checked against a configured public key
 
     @property
     def model_version(self) -> str:
@@ -202,9 +208,45 @@ def _check_manifest(manifest: dict[str, Any]) -> None:
         _check_section(where, section, kind)
 
 
-def load_bundle(path: str | Path, sha256: str | None = None) -> Bundle:
-    """Read and verify the bundle at `path`, pinned to a manifest `sha256` if given; raise
-    BundleError if anything is off."""
+def _signature_hashing() -> Any:
+    """Files hashed into a signature: all but the signature itself, git files included."""
+    from model_signing import hashing  # only when signing or checking a signature
+
+    return hashing.Config().set_ignored_paths(paths=[SIGNATURE], ignore_git_paths=False)
+
+
+def sign_bundle(folder: Path, private_key: Path) -> Path:
+    """Sign every file of `folder` with an elliptic-curve private key (PEM) into `folder/model.sig`."""
+    from model_signing import signing
+
+    try:
+        config = signing.Config().set_hashing_config(_signature_hashing())
+        config.use_elliptic_key_signer(private_key=private_key).sign(folder, folder / SIGNATURE)
+    except Exception as error:  # a missing, encrypted, non-EC or malformed key alike
+        raise BundleError(f"cannot sign the bundle with {private_key} ({type(error).__name__})") from None
+    return folder / SIGNATURE
+
+
+def _check_signature(folder: Path, public_key: Path) -> None:
+    """Refuse a bundle whose model.sig is missing or is not `public_key`'s signature of its files."""
+    from model_signing import verifying
+
+    if not (folder / SIGNATURE).is_file():
+        raise BundleError(f"bundle has no {SIGNATURE}, and a public key is configured: {folder}")
+    try:
+        verifier = verifying.Config().set_hashing_config(_signature_hashing())
+        verifier = verifier.use_elliptic_key_verifier(public_key=public_key)
+    except Exception as error:  # a missing, non-EC or malformed key alike
+        raise BundleError(f"bundle public key unreadable or not EC: {public_key} ({type(error).__name__})") from None
+    try:
+        verifier.verify(folder, folder / SIGNATURE)
+    except Exception as error:  # any failure of a malformed or forged signature is a refusal
+        raise BundleError(f"bundle {SIGNATURE} does not verify with {public_key} ({type(error).__name__})") from None
+
+
+def load_bundle(path: str | Path, sha256: str | None = None, public_key: Path | None = None) -> Bundle:
+    """Read and verify the bundle at `path`, pinned to a manifest `sha256` and checked against
+    the signature of `public_key` if given; raise BundleError if anything is off."""
     folder = Path(path)
     manifest_path = folder / MANIFEST
     if not folder.is_dir():
@@ -219,7 +261,7 @@ def load_bundle(path: str | Path, sha256: str | None = None) -> Bundle:
         manifest = json.loads(manifest_bytes)
     except FileNotFoundError:
         raise BundleError(f"bundle has no {MANIFEST}: {folder}") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise BundleError(f"bundle manifest unreadable: {manifest_path} ({type(error).__name__})") from None
     digest = hashlib.sha256(manifest_bytes).hexdigest()
     if sha256 is not None and digest != sha256.lower():
@@ -235,23 +277,27 @@ def load_bundle(path: str | Path, sha256: str | None = None) -> Bundle:
         if name not in files:
             raise BundleError(f"bundle manifest does not list {name}")
     for entry in entries:
-        if entry.name != MANIFEST and entry.name not in files:
+        if entry.name != MANIFEST and entry.name not in files and not (entry.name == SIGNATURE and entry.is_file()):
             raise BundleError(f"bundle holds a file its manifest does not list: {entry.name}")
     for name, expected in files.items():
-        if Path(name).name != name:
-            raise BundleError(f"bundle manifest names a file outside the bundle: {name}")
+        if Path(name).name != name or not name.isprintable():  # a path, or a name that breaks the line
+            raise BundleError(f"bundle manifest names a file outside the bundle: {name!r}")
         file_path = folder / name
         if not file_path.is_file():
             raise BundleError(f"bundle file missing: {name}")
         actual = sha256_file(file_path)
         if actual != expected:
-            raise BundleError(f"bundle file {name} has sha256 {actual[:12]}…, manifest says {expected[:12]}…")
-    return Bundle(path=folder, sha256=digest, manifest=manifest)
+            raise BundleError(f"bundle file {name} has sha256 {actual[:12]}…, manifest says {str(expected)[:12]!r}…")
+    if public_key is not None:
+        _check_signature(folder, public_key)
+    return Bundle(path=folder, sha256=digest, manifest=manifest, signature_verified=public_key is not None)
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
-    """Write `manifest` with the sha256 of every other file in `folder` under `files`."""
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    """Write `manifest` with the sha256 of every other file in `folder` (not the signature) under `files`."""
+    files = {
+        p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (MANIFEST, SIGNATURE)
+    }
     path = folder / MANIFEST
     path.write_text(json.dumps({**manifest, "format_version": FORMAT_VERSION, "files": files}, indent=2))
     return path

@@ -49,13 +49,20 @@ class UsageError(RuntimeError):
 
 
 def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--bundle` and the optional pin of its manifest's sha256."""
+    """`--bundle`, the optional pin of its manifest's sha256 and the public key its signature must match."""
     parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder")
     parser.add_argument(
         "--bundle-sha256",
         metavar="HEX",
         default=None,
         help="refuse the bundle unless its manifest.json has this sha256 (as `verify` prints it)",
+    )
+    parser.add_argument(
+        "--bundle-public-key",
+        metavar="PEM",
+        type=Path,
+        default=None,
+        help="refuse the bundle unless its model.sig is this EC public key's signature of all its files",
     )
 
 

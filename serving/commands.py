@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from serving.batch import Job, JobLocked, check_paths, local_engine, run_job
-from serving.bundle import load_bundle
+from serving.bundle import SIGNATURE, Bundle, load_bundle
 from serving.cli import Command, UsageError, add_bundle_arguments
 from serving.scorer import Scorer, usable_cpus
 from serving.sources import InputError
@@ -62,7 +62,7 @@ def _run_score(args: argparse.Namespace) -> int:
     _check_threads(args.threads)
     if not args.input.exists():
         raise UsageError(f"input not found: {args.input}")
-    bundle = load_bundle(args.bundle, args.bundle_sha256)
+    bundle = load_bundle(args.bundle, args.bundle_sha256, args.bundle_public_key)
     job = Job(bundle, args.input, args.output, args.rejects, args.chunk_records, args.review_queue, args.review_limit)
     try:
         check_paths(job)  # before the sessions open: a bad path fails at once
@@ -82,7 +82,8 @@ def _run_score(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except pa.ArrowException as error:  # its message may quote data: name the type only
         raise UsageError(f"cannot read {args.input} ({type(error).__name__})") from None
-    print(f"model {bundle.model_version} (bundle {bundle.sha256[:12]})")
+    signed = ", signature verified" if bundle.signature_verified else ""
+    print(f"model {bundle.model_version} (bundle {bundle.sha256[:12]}{signed})")
     for line in summary.lines():
         print(line)
     print(f"scores: {args.output}\nrejects: {args.rejects}")
@@ -96,11 +97,25 @@ def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle, args.bundle_sha256)
+    bundle = load_bundle(args.bundle, args.bundle_sha256, args.bundle_public_key)
     Scorer.from_bundle(bundle)
     print(f"bundle ok: {bundle.path} model {bundle.model_version} sha256 {bundle.sha256}")
+    print(_signature_line(bundle))
     return 0
 
 
+def _signature_line(bundle: Bundle) -> str:
+    """Whether `verify` checked the bundle's signature, and why not."""
+    if bundle.signature_verified:
+        return f"signature: verified ({SIGNATURE})"
+    if bundle.file(SIGNATURE).is_file():
+        return f"signature: not checked ({SIGNATURE} present; pass --bundle-public-key to check it)"
+    return "signature: none (unsigned bundle)"
+
+
 score = Command("score a file or folder of reports with a model bundle", _add_score_arguments, _run_score)
-verify = Command("check a bundle's file hashes and ONNX graphs", _add_verify_arguments, _run_verify)
+verify = Command(
+    "check a bundle's file hashes, ONNX graphs and (given a public key) its signature",
+    _add_verify_arguments,
+    _run_verify,
+)

@@ -4,6 +4,7 @@ conversation model, fused with the metadata model and banded."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -124,19 +125,58 @@ def _session(bundle: Bundle, name: str, threads: int) -> ort.InferenceSession:
     return session
 
 
+class EmbeddingCache:
+    """The embeddings of the `capacity` distinct messages used most recently, by token ids: real
+    chat repeats itself across conversations and chunks ("ok", "lol", "u there?")."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, ids: tuple[int, ...]) -> np.ndarray | None:
+        row = self._rows.get(ids)
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._rows.move_to_end(ids)
+        return row
+
+    def put(self, ids: tuple[int, ...], row: np.ndarray) -> None:
+        if self.capacity < 1:
+            return
+        self._rows[ids] = row
+        self._rows.move_to_end(ids)
+        while len(self._rows) > self.capacity:
+            self._rows.popitem(last=False)
+
+
 def session_embeddings(
-    session: ort.InferenceSession, token_ids: Sequence[Sequence[int]], batch_size: int
+    session: ort.InferenceSession,
+    token_ids: Sequence[Sequence[int]],
+    batch_size: int,
+    cache: EmbeddingCache | None = None,
 ) -> np.ndarray:
     """Embeddings (len(token_ids) x dim) of messages from an encoder session, in length-bucketed
-    batches, each distinct message once. Each message is encoded on its own, so its embedding
-    never depends on another."""
+    batches, each distinct message once, and none found in `cache`. Each message is encoded on
+    its own, so its embedding never depends on another."""
     unique, inverse = distinct_messages(token_ids)
     dim = session.get_outputs()[0].shape[-1]
     out = np.zeros((len(unique), dim), dtype=np.float32)
-    for batch in bucketed_batches([len(ids) for ids in unique], batch_size):
-        input_ids, attention = pad_tokens([unique[i] for i in batch])
+    cached = [None if cache is None else cache.get(ids) for ids in unique]
+    todo = np.asarray([i for i, row in enumerate(cached) if row is None], dtype=np.int64)
+    for i, row in enumerate(cached):
+        if row is not None:
+            out[i] = row
+    for batch in bucketed_batches([len(unique[i]) for i in todo], batch_size):
+        rows = todo[batch]
+        input_ids, attention = pad_tokens([unique[i] for i in rows])
         (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
-        out[batch] = embeddings
+        out[rows] = embeddings
+    if cache is not None:
+        for i in todo:
+            cache.put(unique[i], out[i].copy())
     return out[inverse]
 
 
@@ -242,12 +282,14 @@ class Scorer:
         encoder_session: ort.InferenceSession,
         conversation_session: ort.InferenceSession,
         metadata_session: ort.InferenceSession,
+        cache: EmbeddingCache | None = None,
     ) -> None:
         self.bundle = bundle
         self.tokenizer = tokenizer
         self.encoder_session = encoder_session
         self.conversation_session = conversation_session
         self.metadata_session = metadata_session
+        self.cache = cache
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, threads: int | None = None) -> Scorer:
@@ -262,6 +304,7 @@ class Scorer:
             _session(bundle, ENCODER_MODEL, threads),
             _session(bundle, CONVERSATION_MODEL, threads),
             _session(bundle, METADATA_MODEL, threads),
+            EmbeddingCache(bundle.runtime.embedding_cache_messages),
         )
 
     def embeddings(self, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
@@ -269,7 +312,7 @@ class Scorer:
         if not encoded:
             return []
         vectors = session_embeddings(
-            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size
+            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size, self.cache
         )
         return per_conversation(vectors, encoded)
 

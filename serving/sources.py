@@ -359,17 +359,21 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
 
 def _has_lone_surrogate(value: Any) -> bool:
     """Whether a decoded JSON value holds a string with a lone surrogate escape (`"\\ud800"`):
-    valid JSON, but not text any tokenizer or UTF-8 writer accepts."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    valid JSON, but not text any tokenizer or UTF-8 writer accepts. A loop, not recursion: the
+    decoder reads values nested deeper than Python's recursion limit allows a walk through."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

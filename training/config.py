@@ -95,6 +95,7 @@ class ExportConfig:
     batch_effect_messages: int  # messages encoded one by one to measure int8's batch dependence
     int8_block_size: int
     int8_accuracy_level: int
+    signing_key_env: str  # the environment variable naming the bundle's EC private key (PEM); unset: unsigned
 
 
 @dataclass(frozen=True)

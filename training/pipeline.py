@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -21,11 +22,13 @@ from serving.bundle import (
     ENCODER_MODEL,
     EXEMPLARS,
     METADATA_MODEL,
+    SIGNATURE,
     TOKENIZER,
     Bands,
     Fusion,
     Platt,
     load_bundle,
+    sign_bundle,
     write_manifest,
 )
 from serving.cli import UsageError
@@ -301,6 +304,12 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     }
     manifest.update(_calibrate(scorer, fitting, params))
     write_manifest(staging, manifest)
+    signing_key = os.environ.get(params.export.signing_key_env)
+    if signing_key:
+        sign_bundle(staging, Path(signing_key))
+        log.info("bundle signed (%s) with the key named by $%s", SIGNATURE, params.export.signing_key_env)
+    else:
+        log.info("bundle unsigned: $%s names no signing key", params.export.signing_key_env)
     shutil.rmtree(bundle_dir, ignore_errors=True)
     staging.rename(bundle_dir)
     bundle = load_bundle(bundle_dir)
