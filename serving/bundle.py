@@ -88,7 +88,6 @@ class Runtime:
     explain_messages: int  # messages occluded per conversation on the review page
     chunk_records: int
     segment_messages: int  # messages of one conversation encoded and read per step: bounds memory
-    embedding_cache_messages: int  # distinct messages whose embeddings the scorer keeps between calls
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def _run_score(args: argparse.Namespace) -> int:
     except pa.ArrowException as error:  # its message may quote data: name the type only
         raise UsageError(f"cannot read {args.input} ({type(error).__name__})") from None
     signed = ", signature verified" if bundle.signature_verified else ""
-    print(f"model {bundle.model_version} (bundle {bundle.sha256[:12]}{signed})")
+    print(f"model {bundle.model_version} (bundle sha256 {bundle.sha256}{signed})")
     for line in summary.lines():
         print(line)
     print(f"scores: {args.output}\nrejects: {args.rejects}")

@@ -4,12 +4,12 @@ conversation model, fused with the metadata model and banded."""
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
+from tokenizers import Tokenizer
 
 from serving.bundle import (
     CONTENT_ONLY,
@@ -109,12 +109,22 @@ class ConversationScore:
         }
 
 
+def _tokenizer(bundle: Bundle) -> Tokenizer:
+    try:
+        return load_tokenizer(str(bundle.file(TOKENIZER)))
+    except Exception as error:  # a file whose hash matches but which is not a tokenizer
+        raise BundleError(f"bundle file {TOKENIZER} is not a loadable tokenizer ({type(error).__name__})") from None
+
+
 def _session(bundle: Bundle, name: str, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(bundle.file(name)), options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(bundle.file(name)), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # a file whose hash matches but which ONNX Runtime cannot load
+        raise BundleError(f"bundle file {name} is not a loadable ONNX model ({type(error).__name__})") from None
     expected = bundle.manifest.get("onnx_io", {}).get(name)
     actual = {
         "inputs": [i.name for i in session.get_inputs()],
@@ -125,58 +135,20 @@ def _session(bundle: Bundle, name: str, threads: int) -> ort.InferenceSession:
     return session
 
 
-class EmbeddingCache:
-    """The embeddings of the `capacity` distinct messages used most recently, by token ids: real
-    chat repeats itself across conversations and chunks ("ok", "lol", "u there?")."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._rows: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
-        self.hits = self.misses = 0
-
-    def get(self, ids: tuple[int, ...]) -> np.ndarray | None:
-        row = self._rows.get(ids)
-        if row is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._rows.move_to_end(ids)
-        return row
-
-    def put(self, ids: tuple[int, ...], row: np.ndarray) -> None:
-        if self.capacity < 1:
-            return
-        self._rows[ids] = row
-        self._rows.move_to_end(ids)
-        while len(self._rows) > self.capacity:
-            self._rows.popitem(last=False)
-
-
 def session_embeddings(
-    session: ort.InferenceSession,
-    token_ids: Sequence[Sequence[int]],
-    batch_size: int,
-    cache: EmbeddingCache | None = None,
+    session: ort.InferenceSession, token_ids: Sequence[Sequence[int]], batch_size: int
 ) -> np.ndarray:
     """Embeddings (len(token_ids) x dim) of messages from an encoder session, in length-bucketed
-    batches, each distinct message once, and none found in `cache`. Each message is encoded on
-    its own, so its embedding never depends on another."""
+    batches, each distinct message of the call once. A message's embedding can differ in its last
+    bits with the batch it is encoded in (the padded width and rows change ONNX Runtime's kernel
+    blocking), so embeddings are not kept between calls: a chunk always scores the same."""
     unique, inverse = distinct_messages(token_ids)
     dim = session.get_outputs()[0].shape[-1]
     out = np.zeros((len(unique), dim), dtype=np.float32)
-    cached = [None if cache is None else cache.get(ids) for ids in unique]
-    todo = np.asarray([i for i, row in enumerate(cached) if row is None], dtype=np.int64)
-    for i, row in enumerate(cached):
-        if row is not None:
-            out[i] = row
-    for batch in bucketed_batches([len(unique[i]) for i in todo], batch_size):
-        rows = todo[batch]
-        input_ids, attention = pad_tokens([unique[i] for i in rows])
+    for batch in bucketed_batches([len(ids) for ids in unique], batch_size):
+        input_ids, attention = pad_tokens([unique[i] for i in batch])
         (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
-        out[rows] = embeddings
-    if cache is not None:
-        for i in todo:
-            cache.put(unique[i], out[i].copy())
+        out[batch] = embeddings
     return out[inverse]
 
 
@@ -282,14 +254,12 @@ class Scorer:
         encoder_session: ort.InferenceSession,
         conversation_session: ort.InferenceSession,
         metadata_session: ort.InferenceSession,
-        cache: EmbeddingCache | None = None,
     ) -> None:
         self.bundle = bundle
         self.tokenizer = tokenizer
         self.encoder_session = encoder_session
         self.conversation_session = conversation_session
         self.metadata_session = metadata_session
-        self.cache = cache
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, threads: int | None = None) -> Scorer:
@@ -300,11 +270,10 @@ class Scorer:
         threads = threads or min(bundle.runtime.intra_op_threads, usable_cpus())
         return cls(
             bundle,
-            MessageTokenizer(load_tokenizer(str(bundle.file(TOKENIZER))), bundle.message),
+            MessageTokenizer(_tokenizer(bundle), bundle.message),
             _session(bundle, ENCODER_MODEL, threads),
             _session(bundle, CONVERSATION_MODEL, threads),
             _session(bundle, METADATA_MODEL, threads),
-            EmbeddingCache(bundle.runtime.embedding_cache_messages),
         )
 
     def embeddings(self, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
@@ -312,7 +281,7 @@ class Scorer:
         if not encoded:
             return []
         vectors = session_embeddings(
-            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size, self.cache
+            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size
         )
         return per_conversation(vectors, encoded)
 

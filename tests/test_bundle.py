@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from serving.bundle import FORMAT_VERSION, BundleError, load_bundle
+from serving.bundle import FORMAT_VERSION, BundleError, load_bundle, write_manifest
 from serving.scorer import Scorer, usable_cpus
 from tests.conftest import run_cli, valid_record
 
@@ -161,3 +161,14 @@ def test_more_threads_than_cpus_are_refused(quick_run, tmp_path, capsys):
     assert code == 2
     assert not out.exists()
     assert capsys.readouterr().err == f"error: --threads {cpus + 1} is more than the CPUs available: at most {cpus}\n"
+
+
+@pytest.mark.parametrize("name", ["encoder.onnx", "tokenizer.json"])
+def test_a_corrupt_file_with_a_matching_hash_is_refused_in_one_line(bundle_copy, capsys, name):
+    """Hashes catch a changed file, not a file that was broken when its hash was written."""
+    (bundle_copy / name).write_bytes(b"not a model at all")
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    write_manifest(bundle_copy, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+    assert run_cli("verify", "--bundle", bundle_copy) == 2
+    err = capsys.readouterr().err
+    assert f"bundle file {name} is not a loadable" in err and "Traceback" not in err and len(err.splitlines()) == 1
