@@ -71,8 +71,23 @@ def _missing_extra(name: str, extra: str | None) -> str:
     return f"grooming-risk {name} needs the '{extra or 'base'}' extra ({hint})"
 
 
+# Our packages log at INFO; third-party libraries (onnx_ir, transformers, mlflow...) only at
+# WARNING unless --verbose: an export would otherwise print hundreds of optimiser lines.
+OWN_LOGGERS = ("serving", "training", "evals")
+
+
+def setup_logging(verbose: bool) -> None:
+    """Logging set up once, for every subcommand."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a handler was there before (basicConfig does nothing then)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(prog="grooming-risk", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="third-party libraries log at INFO too")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, Command] = {}
     for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
@@ -84,9 +99,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser, commands = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args.verbose)
     command = commands[args.command]
     try:
         return command.run(args)

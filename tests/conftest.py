@@ -33,6 +33,13 @@ settings.load_profile("grooming-risk")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def flip_byte(path: Path, fraction: float = 0.5, mask: int = 0x01) -> None:
+    """Damage a file in place: the byte at `fraction` of its length XOR `mask`."""
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * fraction)] ^= mask
+    path.write_bytes(bytes(data))
+
+
 def valid_record(conversation_id: str = "r-1", opt_in: bool = True) -> dict:
     """A small hand-written record in the input format (benign small talk)."""
     return {

@@ -9,7 +9,7 @@ import pytest
 
 from serving.bundle import FORMAT_VERSION, BundleError, load_bundle, write_manifest
 from serving.scorer import Scorer, usable_cpus
-from tests.conftest import run_cli, valid_record
+from tests.conftest import flip_byte, run_cli, valid_record
 
 
 @pytest.fixture
@@ -23,10 +23,7 @@ def test_intact_bundle_verifies(bundle_copy, capsys):
 
 
 def test_flipped_byte_in_model_is_refused(bundle_copy, capsys):
-    model = bundle_copy / "encoder.onnx"
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    model.write_bytes(bytes(data))
+    flip_byte(bundle_copy / "encoder.onnx", mask=0xFF)
     with pytest.raises(BundleError, match=r"encoder\.onnx has sha256"):
         load_bundle(bundle_copy)
     assert run_cli("verify", "--bundle", bundle_copy) == 2

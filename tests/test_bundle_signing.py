@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from serving.bundle import MANIFEST, SIGNATURE, BundleError, load_bundle, sign_bundle, write_manifest
-from tests.conftest import run_cli
+from tests.conftest import flip_byte, run_cli
 
 
 def _key_pair(folder: Path, name: str) -> tuple[Path, Path]:
@@ -94,10 +94,7 @@ def test_bundle_signed_by_another_key_is_refused(unsigned, keys, capsys):
 
 
 def test_flipped_byte_in_a_bundle_file_is_refused(signed, keys):
-    exemplars = signed / "exemplars.yaml"
-    data = bytearray(exemplars.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    exemplars.write_bytes(bytes(data))
+    flip_byte(signed / "exemplars.yaml")
     with pytest.raises(BundleError, match=r"exemplars\.yaml has sha256"):
         load_bundle(signed, public_key=keys["ours"][1])
     # Rehashed into the manifest, the change passes the manifest but not the signature.
@@ -117,9 +114,7 @@ def test_flipped_byte_in_the_signature_is_refused(signed, keys):
     path.write_text(json.dumps(signature))
     with pytest.raises(BundleError, match="does not verify"):
         load_bundle(signed, public_key=keys["ours"][1])
-    data = bytearray(path.read_bytes())  # a byte of the file itself, wherever it falls
-    data[len(data) // 3] ^= 0x20
-    path.write_bytes(bytes(data))
+    flip_byte(path, fraction=1 / 3, mask=0x20)  # a byte of the file itself, wherever it falls
     with pytest.raises(BundleError, match="does not verify"):
         load_bundle(signed, public_key=keys["ours"][1])
 
