@@ -1,7 +1,12 @@
-"""Scoring throughput, messages/s, on the same synthetic conversations, four ways:
+"""Scoring throughput, messages/s and tokens/s, on the same conversations, four ways:
 
     .venv/bin/python benchmarks/score_throughput.py [--bundle models/bundle] [--model models/transformer]
-                                                    [--conversations 2000] [--threads N] [--repeat 2]
+                                                    [--input synthetic|chitchat] [--conversations 2000]
+                                                    [--threads N] [--repeat 2]
+
+`--input chitchat` reads real human chat (the chitchat-dataset suite) instead of generated
+conversations: real messages are about twice as long, and the CPU's flags are printed with the
+table, since int8 speed depends on them.
 
 The content model has two parts: a message encoder (one embedding per message) and a causal
 conversation model over each conversation's embeddings (training/model.py).
@@ -58,7 +63,26 @@ from serving.text import (
     per_conversation,
 )
 from training import synthetic
+from training.chitchat import chitchat_splits
 from training.config import training_params
+
+
+def chitchat_conversations(params_path: Path, count: int) -> list[dict]:
+    """Up to `count` real human chats: the `external_benign_chitchat` suite of params.yaml
+    (chitchat-dataset, 50 characters a message rather than the generator's 27)."""
+    params, _ = training_params(params_path)
+    suite = chitchat_splits(params.chitchat, params.seed)[params.chitchat.suite_name]
+    return suite[:count]
+
+
+def cpu_flags() -> str:
+    """The instruction sets that decide int8 speed, from /proc/cpuinfo where there is one."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    return ", ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted)
 
 
 def conversations(params_path: Path, count: int, split: str = "benchmark") -> list[dict]:
@@ -161,6 +185,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/transformer"), help="trained torch model")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--conversations", type=int, default=2000)
+    parser.add_argument(
+        "--input", choices=("synthetic", "chitchat"), default="synthetic", help="generated or real human chat"
+    )
     parser.add_argument("--threads", type=int, default=None, help="default: the bundle's runtime threads")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out, e.g. b,b32 for a quick look")
@@ -175,7 +202,10 @@ def main() -> None:
     threads = args.threads or bundle.runtime.intra_op_threads
     torch.set_num_threads(threads)
     scorer = Scorer.from_bundle(bundle, threads=threads)
-    records = conversations(args.params, args.conversations)
+    if args.input == "chitchat":
+        records = chitchat_conversations(args.params, args.conversations)
+    else:
+        records = conversations(args.params, args.conversations)
     parsed = [parse_record(r, bundle.limits) for r in records]
     readable = [c for c in parsed if c.opt_in]
     encoded = scorer.tokenizer.encode(readable)
@@ -190,6 +220,7 @@ def main() -> None:
         f"{tokens / messages:.1f} tokens per message; {threads} threads; model {bundle.model_version}",
         flush=True,
     )
+    print(f"input {args.input}; CPU flags: {cpu_flags()}", flush=True)
 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -221,13 +252,13 @@ def main() -> None:
         "d": "(d) ceiling: ONNX Runtime alone, pre-tokenised, pre-bucketed",
     }
     print()
-    print("| engine | seconds | conversations/s | messages/s | time vs (a) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| engine | seconds | conversations/s | messages/s | tokens/s | time vs (a) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for key in ("a", "b", "b32", "c", "d"):
         if key in seconds:
             s = seconds[key]
             print(
-                f"| {names[key]} | {s:.1f} | {len(readable) / s:.1f} | {messages / s:.1f} | "
+                f"| {names[key]} | {s:.1f} | {len(readable) / s:.1f} | {messages / s:.1f} | {tokens / s:.0f} | "
                 f"{seconds[key] / seconds['a']:.2f}x |"
             )
     print()
@@ -238,7 +269,17 @@ def main() -> None:
     print(f"target (a) >= 70% of (d): {share:.0%} -> {'met' if share >= 0.7 else 'MISSED'}")
     if args.json:
         args.json.write_text(
-            json.dumps({"seconds": seconds, "messages": messages, "conversations": len(readable), "threads": threads})
+            json.dumps(
+                {
+                    "input": args.input,
+                    "seconds": seconds,
+                    "messages": messages,
+                    "tokens": tokens,
+                    "conversations": len(readable),
+                    "threads": threads,
+                    "cpu_flags": cpu_flags(),
+                }
+            )
         )
 
 
