@@ -499,10 +499,14 @@ class Job:
     review_limit: int | None = None
 
 
+def _outputs(job: Job) -> list[Path]:
+    return [job.output, job.rejects, *([job.review_queue] if job.review_queue is not None else [])]
+
+
 def written_paths(job: Job) -> list[Path]:
     """Every path a job writes, renames or removes: its outputs, their `.partial` files and the
     work folder."""
-    outputs = [job.output, job.rejects, *([job.review_queue] if job.review_queue is not None else [])]
+    outputs = _outputs(job)
     return [*outputs, *(partial_path(p) for p in outputs), WorkDir(job.output).path]
 
 
@@ -510,7 +514,7 @@ def check_paths(job: Job) -> None:
     """Refuse, before anything is written, a job that could overwrite, rename or delete its
     input: no written path (symlinks resolved) is the input, lies inside it or holds it; the
     outputs are distinct files, not folders; the output's suffix names a format."""
-    outputs = [job.output, job.rejects, *([job.review_queue] if job.review_queue is not None else [])]
+    outputs = _outputs(job)
     if len({p.resolve() for p in outputs}) < len(outputs):
         raise InputError("--output, --rejects and --review-queue must be different files")
     if any(p.is_dir() for p in outputs):

@@ -108,8 +108,7 @@ def account_known(features: Sequence[str]) -> bool:
 
 def has_account_metadata(conversation: Conversation) -> bool:
     """`account_known` of one conversation, without reading its timestamps."""
-    account = _account_values(conversation)
-    return account_known([name for name, value in zip(ACCOUNT_FEATURES, account, strict=True) if not math.isnan(value)])
+    return any(not math.isnan(value) for value in _account_values(conversation))
 
 
 def with_availability(features: np.ndarray) -> np.ndarray:
