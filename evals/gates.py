@@ -142,3 +142,18 @@ def evaluate_gates(metrics: dict, config: GatesConfig, suites: dict[str, str], c
 
 def verdict(gates: list[Gate]) -> str:
     return PASS if gates and all(g.status == PASS for g in gates) else FAIL
+
+
+class NotAnEvaluation(ValueError):
+    """A metrics file without the release gates an evaluation stores."""
+
+
+def stored_verdict(metrics: dict) -> tuple[str, dict[str, dict]]:
+    """The verdict an evaluation stored in metrics.json (`gates.verdict`) and its gates that did
+    not pass, by name; any such gate makes the verdict `fail`, whatever the file says."""
+    section = metrics.get("gates") if isinstance(metrics, dict) else None
+    if not isinstance(section, dict) or not isinstance(section.get("gates"), dict) or "verdict" not in section:
+        raise NotAnEvaluation("no release gates (gates.verdict and gates.gates)")
+    not_passed = {name: gate for name, gate in section["gates"].items() if gate.get("status") != PASS}
+    passed = section["verdict"] == PASS and bool(section["gates"]) and not not_passed
+    return PASS if passed else FAIL, not_passed

@@ -390,6 +390,16 @@ def output_suffix(path: Path) -> str:
     raise InputError(f"--output must end in {', '.join(OUTPUT_SUFFIXES)}: {path.name}")
 
 
+REJECTS_SUFFIX = ".rejects.jsonl"
+
+
+def default_rejects(output: Path) -> Path:
+    """Where the rejects go when no path is given: beside the output, `<output stem>.rejects.jsonl`
+    (`scores.jsonl.gz` -> `scores.rejects.jsonl`)."""
+    suffix = output_suffix(output)
+    return output.with_name(output.name[: -len(suffix)] + REJECTS_SUFFIX)
+
+
 def partial_path(path: Path) -> Path:
     """Where `path` is written until the job completes."""
     return path.with_name(path.name + ".partial")
@@ -656,6 +666,7 @@ __all__ = [
     "ScoreWriter",
     "Summary",
     "decode_json_line",
+    "default_rejects",
     "iter_validated",
     "read_conversations",
     "read_records",

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
+from typing import IO
 
 from serving.bundle import BundleError
 
 GROUP = "grooming_risk.commands"
+DISTRIBUTION = "grooming-risk"
 log = logging.getLogger("grooming_risk")
+# Exit codes (README "Exit codes"): a gate FAIL is 1, like an unexpected error's traceback.
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -76,18 +82,71 @@ def _missing_extra(name: str, extra: str | None) -> str:
 OWN_LOGGERS = ("serving", "training", "evals")
 
 
-def setup_logging(verbose: bool) -> None:
-    """Logging set up once, for every subcommand."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)  # also when a handler was there before (basicConfig does nothing then)
+def setup_logging(verbose: bool, level: str | None = None) -> None:
+    """Logging set up once, for every subcommand: our packages at `level` (default INFO),
+    third-party libraries at WARNING (INFO with `verbose`), neither below `level`."""
+    own = logging.getLevelName(level) if level is not None else logging.INFO
+    third_party = max(logging.INFO if verbose else logging.WARNING, own)
+    logging.basicConfig(level=third_party, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(third_party)  # also when a handler was there before (basicConfig does nothing then)
     for name in OWN_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).setLevel(own)
+
+
+def package_version() -> str:
+    """The installed version of grooming-risk (`unknown` when run from a tree never installed)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that drops what is written to it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def human_stream(args: argparse.Namespace, stream: IO[str]) -> IO[str]:
+    """Where a subcommand prints progress and its summary: `stream`, or nowhere with --quiet."""
+    return _Discard() if getattr(args, "quiet", False) else stream
+
+
+def _add_logging_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("--verbose", action="store_true", help="third-party libraries log at INFO too")
+    loudness.add_argument(
+        "--quiet",
+        action="store_true",
+        help="only errors: logging at ERROR; score, verify and gate print no progress or summary",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        metavar="LEVEL",
+        help=f"level of our own log lines, one of {', '.join(LOG_LEVELS)} (default INFO; ERROR with --quiet)",
+    )
+
+
+def _log_level(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The level --quiet or --log-level asks for; both at once is a usage error."""
+    if args.quiet and args.log_level is not None:
+        parser.error("--quiet and --log-level cannot be combined (--quiet is --log-level ERROR)")
+    return "ERROR" if args.quiet else args.log_level
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
-    parser = argparse.ArgumentParser(prog="grooming-risk", description=__doc__.splitlines()[0])
-    parser.add_argument("--verbose", action="store_true", help="third-party libraries log at INFO too")
+    parser = argparse.ArgumentParser(
+        prog="grooming-risk",
+        description=__doc__.splitlines()[0],
+        epilog="exit codes: 0 done (score: every record scored or rejected; gate: PASS), 1 gate FAIL or an "
+        "unexpected error, 2 usage, bundle, input or output error, 130 interrupted (Ctrl-C)",
+    )
+    _add_logging_arguments(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, Command] = {}
     for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
@@ -101,7 +160,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, commands = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, _log_level(parser, args))
     command = commands[args.command]
     try:
         return command.run(args)
@@ -113,8 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
     except OSError as error:
         print(f"error: {error.strerror or type(error).__name__}: {error.filename}", file=sys.stderr)
-    return 2
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m serving.cli` runs this file as `__main__`: call the `serving.cli` the subcommands
+    # import, whose UsageError is the one they raise (this module's own would not catch it).
+    from serving.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -105,6 +105,20 @@ def _input_file(path: Path, name: str, kind: str) -> InputFile:
     return InputFile(path, name, kind, size, digest.hexdigest())
 
 
+STDIN_NAME = "stdin"  # the file name of spooled standard input: the `file` of its rejects
+
+
+def spool(stream: IO[bytes], folder: Path) -> Path:
+    """Standard input copied, in blocks, to `folder/stdin`, read as JSONL: a stream can be
+    neither hashed in advance nor read twice, a file can (and a rerun with the same bytes
+    then resumes like any file)."""
+    path = folder / STDIN_NAME
+    with path.open("wb") as handle:
+        for block in iter(lambda: stream.read(_BLOCK), b""):
+            handle.write(block)
+    return path
+
+
 def discover(path: Path) -> tuple[list[InputFile], list[str]]:
     """The input files of `path` in reading order, and the names of the files of a folder that
     are not inputs (other suffixes, hidden or `_`-prefixed names such as `_SUCCESS`)."""
