@@ -1,12 +1,12 @@
 """MLflow for evaluations: metrics, figures and tables onto the run that trained the bundle (a new
 run when this store lacks it), and the model registry.
 
-Registry: MLflow 3's `mlflow.register_model("runs:/<run>/bundle", ...)` looks for a *logged
-model* and refuses a plain artifact folder, which is what a bundle is (ONNX files, tokenizer,
-manifest; no MLmodel file). `MlflowClient.create_model_version(name, source="runs:/<run>/bundle",
-run_id=<run>)` registers the folder as it is. Each evaluated bundle becomes (or stays) one
-version, found again by its run id and source; the alias `candidate` points at the latest
-evaluated version, `champion` moves to it only when every release gate passed.
+Registry: export logs the bundle as a pyfunc model named `bundle` in the training run
+(serving/mlflow_model.py); the latest such model of the evaluated run is registered, its source
+`models:/<model_id>`, so that `mlflow.pyfunc.load_model("models:/<name>@champion")` and
+`mlflow models serve` load it. Each evaluated bundle becomes (or stays) one version, found again by
+its run id and source; the alias `candidate` points at the latest evaluated version, `champion`
+moves to it only when every release gate passed.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModel
 from mlflow.exceptions import MlflowException
 
+from serving.mlflow_model import BUNDLE
 from serving.params import MlflowConfig, tracking_uri
 
 log = logging.getLogger(__name__)
 
-BUNDLE_ARTIFACT = "bundle"
 CANDIDATE, CHAMPION = "candidate", "champion"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
@@ -138,24 +139,37 @@ def tables_of(metrics: dict) -> dict[str, dict[str, list]]:
     return tables
 
 
+def bundle_model(client: MlflowClient, run_id: str) -> LoggedModel | None:
+    """The bundle model `run_id` logged last (export may run again in the same run), or None."""
+    experiment = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models(
+        experiment_ids=[experiment],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{BUNDLE}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+        max_results=1,
+    )
+    return found[0] if found else None
+
+
 def register_bundle(config: MlflowConfig, run_id: str, passed: bool, tags: dict[str, str]) -> dict:
-    """Register the bundle logged under `run_id` (reusing its version if already registered),
+    """Register the bundle model logged under `run_id` (reusing its version if already registered),
     alias it `candidate`, and `champion` only when `passed`. What was done, as a dict."""
     client = MlflowClient(tracking_uri=tracking_uri())
     name = config.registered_model
-    if not client.list_artifacts(run_id, BUNDLE_ARTIFACT):
-        log.warning("run %s holds no %s artifact: nothing to register", run_id, BUNDLE_ARTIFACT)
-        return {"name": name, "version": None, "note": f"run {run_id} holds no '{BUNDLE_ARTIFACT}' artifact"}
+    model = bundle_model(client, run_id)
+    if model is None:
+        log.warning("run %s logged no %s model: nothing to register", run_id, BUNDLE)
+        return {"name": name, "version": None, "note": f"run {run_id} logged no '{BUNDLE}' model"}
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description="grooming-risk ONNX bundles (see each version's gate tags)")
-    source = f"runs:/{run_id}/{BUNDLE_ARTIFACT}"
+    source = f"models:/{model.model_id}"
     existing = [v for v in client.search_model_versions(f"name='{name}' and run_id='{run_id}'") if v.source == source]
     if existing:
         version = str(max(int(v.version) for v in existing))
     else:
-        version = str(client.create_model_version(name, source=source, run_id=run_id).version)
+        version = str(client.create_model_version(name, source=source, run_id=run_id, model_id=model.model_id).version)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.set_registered_model_alias(name, CANDIDATE, version)

@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,6 +50,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("alert_message_index", pa.int64()),
         ("top_message_indices", pa.list_(pa.int64())),
         ("mode", pa.string()),
+        ("metadata_used", pa.list_(pa.string())),
         ("model_version", pa.string()),
         ("bundle_sha256", pa.string()),
     ]
@@ -154,25 +155,26 @@ def _duplicate(first_line: int) -> str:
     return f"duplicate conversation_id (first seen at line {first_line})"
 
 
+def validate_records(records: Iterable[tuple[int, Any]], limits: Limits) -> Iterator[tuple[int, Conversation | Reject]]:
+    """(number, a valid conversation or the reason the record is rejected) for each (number,
+    decoded record) in order; a conversation_id seen before is rejected."""
+    first_seen: dict[str, int] = {}
+    for line, record in records:
+        try:
+            conversation = parse_scorable(record, limits)
+            if conversation.conversation_id in first_seen:
+                raise RecordError(_duplicate(first_seen[conversation.conversation_id]))
+        except RecordError as error:
+            yield line, Reject(line, _conversation_id(record), str(error))
+            continue
+        first_seen[conversation.conversation_id] = line
+        yield line, conversation
+
+
 def iter_validated(path: Path, limits: Limits) -> Iterator[tuple[int, Conversation | Reject]]:
-    """(line number, a valid conversation or the reason the record is rejected) for each
-    record of one file, in file order; a conversation_id seen before is rejected."""
-    records = read_records(path, limits)
-
-    def validated() -> Iterator[tuple[int, Conversation | Reject]]:
-        first_seen: dict[str, int] = {}
-        for line, record in records:
-            try:
-                conversation = _parse(record, limits)
-                if conversation.conversation_id in first_seen:
-                    raise RecordError(_duplicate(first_seen[conversation.conversation_id]))
-            except RecordError as error:
-                yield line, Reject(line, _conversation_id(record), str(error))
-                continue
-            first_seen[conversation.conversation_id] = line
-            yield line, conversation
-
-    return validated()
+    """`validate_records` over the records of one file, in file order (the file is read through
+    before this returns)."""
+    return validate_records(read_records(path, limits), limits)
 
 
 def read_conversations(path: Path, limits: Limits) -> tuple[list[Conversation], list[Reject]]:
@@ -183,7 +185,7 @@ def read_conversations(path: Path, limits: Limits) -> tuple[list[Conversation], 
     return conversations, rejects
 
 
-def _parse(record: Any, limits: Limits) -> Conversation:
+def parse_scorable(record: Any, limits: Limits) -> Conversation:
     """parse_record, with any failure a RecordError: one odd record must not stop a run. A
     record with nothing to score is rejected too, rather than given a score that rests on nothing."""
     if isinstance(record, RecordError):
@@ -208,7 +210,7 @@ def _output_record(scorer: Scorer, score: ConversationScore) -> dict[str, Any]:
     return record
 
 
-def _score_records(scorer: Scorer, conversations: list[Conversation]) -> list[dict[str, Any] | RecordError]:
+def score_records(scorer: Scorer, conversations: list[Conversation]) -> list[dict[str, Any] | RecordError]:
     """The output record of each conversation, scored together; when that fails, each alone,
     so that a record the scorer cannot handle is a reject and not the end of the job."""
     if not conversations:
@@ -242,7 +244,7 @@ def score_chunk(scorer: Scorer, plan: Plan, spec: ChunkSpec, table: pa.Table) ->
     seen: set[str] = set()
     for line, record in items:
         try:
-            conversation = _parse(record, limits)
+            conversation = parse_scorable(record, limits)
         except RecordError as error:
             entries.append({"line": line, "id": _conversation_id(record), "reason": str(error)})
             continue
@@ -254,7 +256,7 @@ def score_chunk(scorer: Scorer, plan: Plan, spec: ChunkSpec, table: pa.Table) ->
         entries.append({"line": line, "id": conversation.conversation_id, "messages": len(conversation.messages)})
         conversations.append(conversation)
     failed: dict[str, int] = {}  # conversation_id -> line of a record the scorer failed on
-    for slot, score in zip(slots, _score_records(scorer, conversations), strict=True):
+    for slot, score in zip(slots, score_records(scorer, conversations), strict=True):
         if isinstance(score, RecordError):
             entries[slot] = {"line": entries[slot]["line"], "id": entries[slot]["id"], "reason": str(score)}
             failed[entries[slot]["id"]] = entries[slot]["line"]
@@ -668,8 +670,11 @@ __all__ = [
     "decode_json_line",
     "default_rejects",
     "iter_validated",
+    "parse_scorable",
     "read_conversations",
     "read_records",
     "run_batch",
     "run_job",
+    "score_records",
+    "validate_records",
 ]

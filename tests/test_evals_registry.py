@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from evals.tracking import register_bundle
+from serving.mlflow_model import log_bundle_model
 from serving.params import MlflowConfig
 
 CONFIG = MlflowConfig(experiment="registry-test", registered_model="grooming-risk-test")
@@ -31,13 +32,13 @@ def store(tmp_path_factory):
 
 
 def training_run(tmp_path, name: str, with_bundle: bool = True) -> str:
-    """A run that logged a bundle folder (a manifest stands in for the ONNX files)."""
+    """A run that logged a bundle model (a manifest stands in for the ONNX files)."""
     folder = tmp_path / name
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"model_version": name}))
     with mlflow.start_run(run_name=name) as run:
         if with_bundle:
-            mlflow.log_artifacts(str(folder), artifact_path="bundle")
+            log_bundle_model(folder, tmp_path / "data", "0" * 64)
         else:
             mlflow.log_metric("x", 1.0)
     return run.info.run_id
@@ -57,7 +58,8 @@ def test_champion_moves_only_when_every_gate_passes(store, tmp_path):
     assert str(store.get_model_version_by_alias(CONFIG.registered_model, "candidate").version) == "1"
     assert champion(store) is None
     version = store.get_model_version(CONFIG.registered_model, "1")
-    assert version.source == f"runs:/{first}/bundle" and version.run_id == first
+    assert version.source.startswith("models:/m-") and version.run_id == first
+    assert store.get_logged_model(version.source.removeprefix("models:/")).source_run_id == first
     assert version.tags["release_gate"] == "fail"
 
     second = training_run(tmp_path, "v2")
@@ -75,16 +77,17 @@ def test_champion_moves_only_when_every_gate_passes(store, tmp_path):
     assert champion(store) == "3"
     assert len(store.search_model_versions(f"name='{CONFIG.registered_model}'")) == 3
 
-    # The registered folder downloads back as it was logged.
+    # The registered model holds the bundle folder as it was logged.
     local = mlflow.artifacts.download_artifacts(
         f"models:/{CONFIG.registered_model}@champion", dst_path=str(tmp_path / "downloaded")
     )
-    assert json.loads((Path(local) / "manifest.json").read_text()) == {"model_version": "v3"}
+    (manifest,) = (Path(local) / "artifacts").rglob("manifest.json")
+    assert json.loads(manifest.read_text()) == {"model_version": "v3"}
 
 
 def test_a_run_without_a_bundle_is_not_registered(store, tmp_path):
     config = MlflowConfig(experiment=CONFIG.experiment, registered_model="grooming-risk-bare")
     run = training_run(tmp_path, "bare", with_bundle=False)
     result = register_bundle(config, run, passed=True, tags={})
-    assert result["version"] is None and "no 'bundle' artifact" in result["note"]
+    assert result["version"] is None and "logged no 'bundle' model" in result["note"]
     assert champion(store, config.registered_model) is None

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from serving.batch import _parse, run_batch
+from serving.batch import parse_scorable, run_batch
 from serving.bundle import (
     CONTENT_ONLY,
     ENCODER_MODEL,
@@ -220,10 +220,10 @@ RAW_LINES = st.one_of(
 
 
 def _parses_or_rejects(value: Any, limits: Limits) -> Conversation | None:
-    """Both parse_record and the job's `_parse` return a conversation or raise RecordError;
+    """Both parse_record and the job's `parse_scorable` return a conversation or raise RecordError;
     what the job makes of `value`: a conversation, or None for a reject."""
     result: Conversation | None = None
-    for parse in (parse_record, _parse):
+    for parse in (parse_record, parse_scorable):
         try:
             result = parse(value, limits)
         except RecordError as error:

@@ -93,8 +93,10 @@ def test_parquet_in_and_out_give_the_same_scores_as_jsonl(quick_run, tmp_path):
     from_parquet = pq.read_table(tmp_path / "b.parquet").to_pylist()
     assert [r["conversation_id"] for r in from_parquet] == ["p-0", "p-1", "p-2"]
     for a, b in zip(from_jsonl, from_parquet, strict=True):
+        assert a.keys() == b.keys()  # every field of the output record, in both formats
         assert a["risk_score"] == pytest.approx(b["risk_score"], abs=1e-12)
         assert a["signals"] == pytest.approx(b["signals"])
+        assert a["metadata_used"] == b["metadata_used"]
 
 
 @pytest.mark.parametrize("bundle_arg", ["missing-folder", "empty"])

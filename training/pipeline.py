@@ -16,6 +16,7 @@ import onnx
 import torch
 from transformers.utils import logging as transformers_logging
 
+from serving import mlflow_model
 from serving.bundle import (
     CONTENT_ONLY,
     CONVERSATION_MODEL,
@@ -317,7 +318,7 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     with tracking.run(params.mlflow.experiment, run_id=run_info["mlflow_run_id"]):
         mlflow.log_metrics({f"export.{k}": float(v) for k, v in metrics.items() if not isinstance(v, dict)})
         mlflow.log_metrics({f"export.fused.{k}": v for k, v in fused.items()})
-        mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
+        mlflow_model.log_bundle_model(bundle_dir, params.paths.data, run_info["data_sha256"])
     print(
         f"bundle {bundle_dir} model {bundle.model_version}: max |logit diff| {metrics['max_abs_logit_diff']:.2e}, "
         f"int8 ROC-AUC delta {metrics['int8_auc_delta']:+.4f}, agreement {metrics['int8_decision_agreement']:.4f}, "
