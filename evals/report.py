@@ -1,12 +1,16 @@
 """The auditors' report: one self-contained HTML file (figures inlined as base64 PNG, no script,
 no external resource) built from `metrics.json`, the figures and the bundle manifest.
 The verdict comes first, then detection, false positives, fairness, early warning,
-calibration, the model card and provenance. It carries ids and numbers only, never message text."""
+calibration, the model card and provenance. It carries ids and numbers only, never message text.
+The report stage also writes the model card as MODEL_CARD.md beside it (evals/model_card.py) and logs
+the report, the model card and the datasheets to the evaluation run in the layout the report's
+relative links expect (`evaluation/` and `data_cards/`)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import posixpath
 from html import escape
 from pathlib import Path
 
@@ -14,13 +18,17 @@ from evals import tracking
 from evals.config import eval_params
 from evals.data_card import write_results
 from evals.evaluate import GAINS, METRICS, MODES, gain_key
-from evals.model_card import DATA_BASIS, model_card
+from evals.model_card import BIAS_AUCS, DATA_BASIS, DATA_CARD, MODEL_CARD_MD, SMALL, model_card, write_model_card
 from serving.bundle import MANIFEST
 from serving.params import load_params
 from serving.schema import SIGNALS
 
 REPORT = "index.html"
-DATA_CARD = "../data_cards/synthetic.md"
+# The report's folder in the MLflow run; one level deep like reports/, so that a relative link of
+# the report resolves to the same artifact path as it resolves to a file beside reports/.
+REPORT_ARTIFACTS = "evaluation"
+DATA_CARDS = posixpath.dirname(DATA_CARD)  # the datasheets' folder, relative to the report
+DATASHEETS = ("synthetic.md", "test_human.md", "chitchat.md", "exemplars.md", "generated/model_results.md")
 MODEL_NOTES = {
     "fused": "served score: content and metadata fused (records with consent to read content)",
     "transformer": "content model alone (message encoder + exemplar head), calibrated (same records)",
@@ -59,6 +67,7 @@ nav ol{columns:2}
 .wide{overflow-x:auto}
 table.gates td{text-align:left}
 .card h3{margin-top:1.4rem}
+.small{color:#8a5a00;font-style:italic}
 """
 
 
@@ -79,10 +88,21 @@ def _with_ci(value: object, ci: object) -> str:
     return text
 
 
+def _small(text: str, small: bool) -> str:
+    """`text` marked as resting on a small group, not to be read as exact."""
+    return f"<span class='small'>{text} ({SMALL})</span>" if small else text
+
+
 def _rate(rate: dict | None) -> str:
     if not rate or rate.get("n", 0) == 0:
         return "n/a"
-    return f"{_with_ci(rate['value'], rate['ci'])} <span class='ci'>{rate['k']}/{rate['n']}</span>"
+    text = f"{_with_ci(rate['value'], rate['ci'])} <span class='ci'>{rate['k']}/{rate['n']}</span>"
+    return _small(text, rate.get("small", False))
+
+
+def _bias_auc(group: dict, name: str) -> str:
+    small = group.get(f"{name}_small", False) and group[name] is not None  # n/a needs no mark
+    return _small(_with_ci(group[name], group.get(f"{name}_ci")), small)
 
 
 def _level(metrics: dict) -> str:
@@ -266,7 +286,7 @@ def _group_tables(section: dict, order: list[str], judged: list[str], figure: Fi
             + [_rate(g["fpr"].get(b)) for b in bands]
             + [str(g["positives"])]
             + [_rate(g["fnr"].get(b)) for b in bands]
-            + [_number(g["subgroup_auc"]), _number(g["bpsn_auc"]), _number(g["bnsp_auc"])]
+            + [_bias_auc(g, name) for name, _ in BIAS_AUCS]
             for value, g in table["groups"].items()
         ]
         judged_note = " (judged by the release gate)" if column in judged else ""
@@ -277,7 +297,7 @@ def _group_tables(section: dict, order: list[str], judged: list[str], figure: Fi
             _table(
                 [column, "negatives", *(f"FPR {_BAND_LABELS[b]}" for b in bands), "positives"]
                 + [f"FNR {_BAND_LABELS[b]}" for b in bands]
-                + ["subgroup AUC", "BPSN AUC", "BNSP AUC"],
+                + [label for _, label in BIAS_AUCS],
                 rows,
                 raw=True,
             )
@@ -298,7 +318,12 @@ def _fairness(metrics: dict, figure: Figures) -> str:
         f"{_level(metrics)} intervals (fairlearn "
         "MetricFrame); subgroup, BPSN and BNSP AUC after Borkan et al. (2019): BPSN low means the group's benign "
         "conversations outscore other groups' risky ones (false alarms), BNSP low means its risky ones are "
-        "outscored (missed). Equalized-odds difference (fairlearn) over groups holding both classes.</p>",
+        f"outscored (missed); each with its {_level(metrics)} bootstrap interval, resampled within the AUC's records "
+        "and stratified by label. Equalized-odds difference (fairlearn) over groups holding both classes. "
+        f"<span class='small'>{SMALL}</span>: the figure rests on fewer than "
+        f"{_number(metrics.get('gates', {}).get('min_group_size'))} records on a side (FPR: the group's benign "
+        "conversations; FNR: its risky ones; an AUC: either class of its records); read its interval, the "
+        "release gate does not judge it.</p>",
     ]
     judged = [c for c in metrics.get("gates", {}).get("groups", []) if c in fairness["columns"]]
     order = judged + [c for c in fairness["columns"] if c not in judged]
@@ -442,7 +467,9 @@ def _provenance(metrics: dict, manifest: dict) -> str:
         + _table(["mode", "high", "medium"], thresholds)
         + "<h3>Export parity</h3>"
         + _table(["check", "value"], export_rows)
-        + f"<h3>Data</h3><p>Datasheet: <a href='{DATA_CARD}'>data_cards/synthetic.md</a>.</p>"
+        + "<h3>Data and model card</h3><p>Datasheets: "
+        + ", ".join(f"<a href='{DATA_CARDS}/{name}'>data_cards/{name}</a>" for name in DATASHEETS)
+        + f". Model card: <a href='{MODEL_CARD_MD}'>{MODEL_CARD_MD}</a>.</p>"
     )
 
 
@@ -456,7 +483,8 @@ def render_report(metrics: dict, manifest: dict, figure_folder: Path, params: di
         "<li><a href='#false-positives'>False positives</a></li>"
         "<li><a href='#fairness'>Fairness</a></li><li><a href='#early'>Early warning</a></li>"
         "<li><a href='#calibration'>Calibration</a></li><li><a href='#model-card'>Model card</a></li>"
-        f"<li><a href='#provenance'>Provenance</a></li><li><a href='{DATA_CARD}'>Data card</a></li></ol></nav>",
+        f"<li><a href='#provenance'>Provenance</a></li><li><a href='{DATA_CARD}'>Data card</a></li>"
+        f"<li><a href='{MODEL_CARD_MD}'>Model card (Markdown)</a></li></ol></nav>",
         _detection(metrics, figure),
         _modes(metrics),
         _false_positives(metrics, figure),
@@ -482,9 +510,22 @@ def report_stage(params_path: Path, profile: str | None) -> int:
     out = params.paths.reports / REPORT
     out.write_text(render_report(metrics, manifest, params.paths.reports, raw), encoding="utf-8")
     results = write_results(metrics, Path(raw["generate"]["card_dir"]), params.evaluate.max_keyword_heldout_roc_auc)
+    card = write_model_card(metrics, manifest, raw, params.paths.reports)
     run_id = metrics.get("registry", {}).get("evaluation_run_id")
     if run_id:
-        tracking.log_file(run_id, out, "evaluation")
-        tracking.log_file(run_id, results, "evaluation")
-    print(f"report: {out} (verdict: {metrics.get('gates', {}).get('verdict', 'n/a')}); data card results: {results}")
+        log_report(run_id, [out, results, card], params.paths.reports / DATA_CARDS)
+        tracking.log_model_file(run_id, card)
+    print(
+        f"report: {out} (verdict: {metrics.get('gates', {}).get('verdict', 'n/a')}); model card: {card}; "
+        f"data card results: {results}"
+    )
     return 0
+
+
+def log_report(run_id: str, files: list[Path], data_cards: Path) -> None:
+    """`files` (the report, the model card, ...) to the run's REPORT_ARTIFACTS folder, and the
+    datasheets' folder (`data_cards`, as the report links it) where those links point from there."""
+    for path in files:
+        tracking.log_file(run_id, path, REPORT_ARTIFACTS)
+    if data_cards.is_dir():
+        tracking.log_folder(run_id, data_cards, posixpath.normpath(posixpath.join(REPORT_ARTIFACTS, DATA_CARDS)))

@@ -210,3 +210,19 @@ def log_file(run_id: str, path: Path, artifact_path: str) -> None:
     """Log one file to an existing run."""
     mlflow.set_tracking_uri(tracking_uri())
     MlflowClient(tracking_uri=tracking_uri()).log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+
+def log_folder(run_id: str, folder: Path, artifact_path: str) -> None:
+    """Log every file under `folder` to an existing run, in its layout, under `artifact_path`."""
+    MlflowClient(tracking_uri=tracking_uri()).log_artifacts(run_id, str(folder), artifact_path=artifact_path)
+
+
+def log_model_file(run_id: str, path: Path) -> str | None:
+    """Log one file among the files of the bundle model `run_id` logged (the model the registry
+    serves), beside its MLmodel; the model id, or None when the run logged no bundle model."""
+    client = MlflowClient(tracking_uri=tracking_uri())
+    model = bundle_model(client, run_id)
+    if model is None:
+        return None
+    client.log_model_artifact(model.model_id, str(path))
+    return model.model_id

@@ -56,6 +56,7 @@ from training.exemplar_baseline import zero_shot_scores
 from training.exemplars import LIBRARY, load_library
 from training.export import ExportGateError
 from training.finetune import (
+    HISTORY,
     EpochResult,
     embed_messages,
     exemplar_head,
@@ -65,6 +66,7 @@ from training.finetune import (
     predict_logits,
     pretrained_path,
     set_seed,
+    write_history,
 )
 from training.keyword_baseline import KeywordBaseline
 from training.metadata_model import MetadataModel
@@ -124,6 +126,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
             "keyword": KeywordBaseline(params.keyword, params.seed),
         }
         for comparator, model in comparators.items():
+            log.info("fitting %s on %d conversations", comparator, len(readable[TRAIN]))
             started = time.perf_counter()
             model.fit(readable[TRAIN], train_labels)
             for name in sorted(readable.keys() - {TRAIN}):
@@ -133,6 +136,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
 
         # Records without account metadata (real benign chat) are scored on content alone.
         every_train = [c for c in splits[TRAIN].conversations if has_account_metadata(c)]
+        log.info("fitting the metadata model on %d conversations", len(every_train))
         metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
         metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
@@ -143,7 +147,10 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         encoder = MessageEncoder(bert)
         torch.set_num_threads(config.threads)
         started = time.perf_counter()
-        sets = {name: message_set(encoder, tokenizer, readable[name], config.encode_batch_size) for name in readable}
+        sets = {}
+        for name in readable:
+            log.info("encoding %s: %d conversations", name, len(readable[name]))
+            sets[name] = message_set(encoder, tokenizer, readable[name], config.encode_batch_size)
         mlflow.log_metrics(
             {
                 "encoded_messages": sum(s.messages for s in sets.values()),
@@ -171,6 +178,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
             encoder, model, config, sets[TRAIN], sets[VALIDATION], params.seed, history, on_epoch=log_epoch
         )
         mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
+        write_history(models / HISTORY, history)
         out = models / "transformer"
         save_content_model(out, bert, model)
         shutil.copyfile(weights / "tokenizer.json", out / "tokenizer.json")
