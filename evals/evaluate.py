@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from evals import figures, tracking
+from evals import dvc_outputs, figures, tracking
 from evals.availability import availability_section
 from evals.calibration import calibration_report, signal_aucs
 from evals.config import EvalParams, eval_params
@@ -265,16 +265,19 @@ def false_positive_section(scored: dict[str, ScoredSplit], params: EvalParams) -
     return {"splits": splits, "flagged_negatives": len(rows), "top": top}
 
 
-def fairness_section(split: ScoredSplit, scores: np.ndarray, flags: dict[str, np.ndarray], confidence: float) -> dict:
+def fairness_section(
+    split: ScoredSplit, scores: np.ndarray, flags: dict[str, np.ndarray], bootstrap: Bootstrap, min_group_size: int
+) -> dict:
     """`scores` of every record of `split` and whether each is flagged at each band, over every
-    `groups` column."""
+    `groups` column; figures resting on fewer than `min_group_size` records are marked small."""
     columns = sorted({k for c in split.conversations for k in c.groups})
     table = fairness_report(
         split.labels,
         scores,
         flags,
         {column: group_column(split.conversations, column) for column in columns},
-        confidence,
+        bootstrap,
+        min_group_size,
     )
     return {"split": split.name, "n": len(split.conversations), "columns": table}
 
@@ -362,13 +365,13 @@ def analyse(
     metrics["false_positives"] = false_positive_section(scored, params)
     metrics["modes"] = modes_section(scored, bootstrap)
     if config.fairness_split in scored:
-        split = scored[config.fairness_split]
+        split, small = scored[config.fairness_split], params.gates.min_group_size
         flags = {band: flagged(split.bands, band) for band in BANDS}
-        metrics["fairness"] = fairness_section(split, split.risk_scores, flags, config.bootstrap.confidence)
+        metrics["fairness"] = fairness_section(split, split.risk_scores, flags, bootstrap, small)
         # The path that scores every conversation under end-to-end encryption, at its own alert threshold.
         metadata = split.models()["metadata"].scores
         metadata_flags = {"medium": metadata >= thresholds["metadata"]}
-        metrics["fairness_metadata"] = fairness_section(split, metadata, metadata_flags, config.bootstrap.confidence)
+        metrics["fairness_metadata"] = fairness_section(split, metadata, metadata_flags, bootstrap, small)
     if config.calibration.split in scored:
         calibration_split = scored[config.calibration.split]
         metrics["calibration"] = calibration_section(calibration_split, config.calibration.bins, bootstrap)
@@ -590,5 +593,9 @@ def evaluate_stage(params_path: Path, profile: str | None) -> int:
     metrics["registry"] = {"evaluation_run_id": run_id, **registry}
     out.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
     tracking.log_file(run_id, out, "evaluation")
+    tracked = params.evaluate.dvc_splits
+    dvc_summary = dvc_outputs.summary(metrics, tracked, params.evaluate.chitchat_suite)
+    (reports / dvc_outputs.SUMMARY).write_text(json.dumps(json_safe(dvc_summary), indent=2, allow_nan=False))
+    dvc_outputs.write_plot_data(scored, metrics, tracked, reports / dvc_outputs.PLOTS)
     _print_summary(metrics, out)
     return 0

@@ -15,6 +15,7 @@ small cannot learn a phrasing the library does not name.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import time
@@ -27,6 +28,7 @@ import torch
 from sklearn.metrics import average_precision_score
 from transformers import set_seed as transformers_set_seed
 
+from serving.progress import Progress
 from serving.schema import LABELS, SIGNALS, Conversation, Message
 from serving.scorer import ConversationRunner, conversation_logits
 from serving.text import (
@@ -45,7 +47,6 @@ from training.model import ConversationModel, MessageEncoder
 
 log = logging.getLogger(__name__)
 
-PROGRESS_SECONDS = 30.0  # a progress line at most this often while encoding
 PRETRAINED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -93,23 +94,12 @@ def encode_messages(encoder: MessageEncoder, token_ids: Sequence[Sequence[int]],
         return torch.zeros((0, encoder.dim))
     batches = bucketed_batches([len(ids) for ids in token_ids], batch_size)
     parts = []
-    started = last = time.perf_counter()
-    done = 0
+    progress = Progress("encoding", len(token_ids), "messages", log)
     for batch in batches:
         input_ids, attention = pad_tokens([token_ids[i] for i in batch])
         parts.append(encoder(torch.from_numpy(input_ids), torch.from_numpy(attention)))
-        done += len(batch)
-        now = time.perf_counter()
-        if now - last >= PROGRESS_SECONDS:
-            rate = done / (now - started)
-            log.info(
-                "encoded %d of %d messages (%.0f/s, about %.0f s left)",
-                done,
-                len(token_ids),
-                rate,
-                (len(token_ids) - done) / rate,
-            )
-            last = now
+        progress.advance(len(batch))
+    progress.close()
     order = np.concatenate(batches)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
@@ -214,6 +204,20 @@ class EpochResult:
     validation_pr_auc: float
     seconds: float
     conversations_per_second: float
+
+
+HISTORY = "training_history.csv"  # under paths.models; dvc.yaml plots it
+
+
+def write_history(path: Path, history: list[EpochResult]) -> None:
+    """The epochs as CSV, one row each, in the order they ran (`dvc plots show` draws it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("epoch", "train_loss", "validation_pr_auc", "seconds"))
+        writer.writerows(
+            (r.epoch, round(r.train_loss, 6), round(r.validation_pr_auc, 6), round(r.seconds, 3)) for r in history
+        )
 
 
 def positive_weights(data: MessageSet, max_weight: float) -> np.ndarray:

@@ -65,6 +65,7 @@ def template_cv_stage(params_path: Path, profile: str | None) -> int:
     rows: list[dict] = []
     started = time.perf_counter()
     for fold in range(params.template_cv.folds):
+        log.info("template CV fold %d/%d: generating and encoding its splits", fold + 1, params.template_cv.folds)
         data = fold_conversations(params, fold)
         train_labels = labels_of(data["train"])
         sets = {part: message_set(encoder, tokenizer, data[part], config.encode_batch_size) for part in data}
@@ -78,6 +79,7 @@ def template_cv_stage(params_path: Path, profile: str | None) -> int:
             ("tfidf", TfidfBaseline(params.baseline, params.seed)),
             ("keyword", KeywordBaseline(params.keyword, params.seed)),
         ):
+            log.info("template CV fold %d: fitting %s", fold + 1, name)
             scores[name] = baseline.fit(data["train"], train_labels).predict_proba(data["test"])[:, 1]
         for index, conversation in enumerate(data["test"]):
             rows.append(
