@@ -2,16 +2,17 @@
 
     .venv/bin/python benchmarks/score_throughput.py [--bundle models/bundle] [--model models/transformer]
                                                     [--input synthetic|chitchat] [--conversations 2000]
-                                                    [--threads N] [--repeat 2]
+                                                    [--threads N] [--repeat 2] [--precision auto|fp32|int8]
 
 `--input chitchat` reads real human chat (the chitchat-dataset suite) instead of generated
-conversations: real messages are about twice as long, and the CPU's flags are printed with the
-table, since int8 speed depends on them.
+conversations: real messages are about twice as long. The CPU's flags are printed with the
+table, since int8 speed depends on them, with the encoder graph `auto` picks on this machine;
+`--precision` runs (a) and (d) with another (default: auto, what `grooming-risk score` runs).
 
 The content model has two parts: a message encoder (one embedding per message) and a causal
 conversation model over each conversation's embeddings (training/model.py).
 (a) ours: `grooming-risk score`'s local engine, file to file (read, validate, normalise,
-    tokenise each message, the int8 ONNX encoder in length-bucketed batches, the ONNX
+    tokenise each message, the ONNX encoder of `--precision` in length-bucketed batches, the ONNX
     conversation model in batches of conversations, fuse, write);
 (b) the same trained model through a transformers `pipeline("feature-extraction")` over the
     encoder, fed each message's normalised text (the pipeline tokenises it), as a user would
@@ -21,7 +22,7 @@ conversation model over each conversation's embeddings (training/model.py).
 (c) the same model in torch eager mode, fp32: the encoder over messages padded to
     message.max_tokens in batches of runtime.message_batch_size, then the torch conversation model in batches
     of runtime.conversation_batch_size;
-(d) the ceiling: ONNX Runtime alone, the bundle's int8 encoder on pre-tokenised messages
+(d) the ceiling: ONNX Runtime alone, the same ONNX encoder on pre-tokenised messages
     bucketed by length over the whole set and the conversation model on conversations bucketed
     by length, padded before the clock starts.
 
@@ -53,7 +54,8 @@ import torch
 from serving.batch import run_batch
 from serving.bundle import load_bundle
 from serving.schema import parse_record
-from serving.scorer import Scorer
+from serving.scorer import AUTO, PRECISIONS, VNNI_FLAGS, Scorer, choose_encoder, read_cpuinfo
+from serving.scorer import cpu_flags as cpuinfo_flags
 from serving.text import (
     EncodedConversation,
     bucketed_batches,
@@ -77,11 +79,10 @@ def chitchat_conversations(params_path: Path, count: int) -> list[dict]:
 
 def cpu_flags() -> str:
     """The instruction sets that decide int8 speed, from /proc/cpuinfo where there is one."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = cpuinfo_flags(read_cpuinfo())
+    if not flags:
         return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    wanted = ("avx2", "avx512f", *VNNI_FLAGS, "amx_int8")
     return ", ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted)
 
 
@@ -190,6 +191,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="default: the bundle's runtime threads")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=AUTO, help="the encoder graph of (a) and (d) (default: auto)"
+    )
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out, e.g. b,b32 for a quick look")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
@@ -201,7 +205,7 @@ def main() -> None:
     bundle = load_bundle(args.bundle)
     threads = args.threads or bundle.runtime.intra_op_threads
     torch.set_num_threads(threads)
-    scorer = Scorer.from_bundle(bundle, threads=threads)
+    scorer = Scorer.from_bundle(bundle, threads=threads, precision=args.precision)
     if args.input == "chitchat":
         records = chitchat_conversations(args.params, args.conversations)
     else:
@@ -220,7 +224,8 @@ def main() -> None:
         f"{tokens / messages:.1f} tokens per message; {threads} threads; model {bundle.model_version}",
         flush=True,
     )
-    print(f"input {args.input}; CPU flags: {cpu_flags()}", flush=True)
+    print(f"input {args.input}; CPU flags: {cpu_flags()}; auto picks {choose_encoder(AUTO)}", flush=True)
+    print(f"encoder of (a) and (d): {scorer.encoder}", flush=True)
 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -245,11 +250,12 @@ def main() -> None:
         print(f"  (b) {seconds['b']:.1f} s", flush=True)
 
     names = {
-        "a": "(a) grooming-risk score, file to file (ONNX int8 encoder + conversation model, bucketed)",
+        "a": f"(a) grooming-risk score, file to file (ONNX {scorer.encoder.precision} encoder + conversation model, "
+        "bucketed)",
         "b": "(b) transformers pipeline, one text at a time, + torch conversation model",
         "b32": f"(b') transformers pipeline, batch_size={runtime.message_batch_size}, + torch conversation model",
         "c": f"(c) torch eager fp32, padded to {max_tokens}, batches of {runtime.message_batch_size}",
-        "d": "(d) ceiling: ONNX Runtime alone, pre-tokenised, pre-bucketed",
+        "d": f"(d) ceiling: ONNX Runtime alone ({scorer.encoder.precision} encoder), pre-tokenised, pre-bucketed",
     }
     print()
     print("| engine | seconds | conversations/s | messages/s | tokens/s | time vs (a) |")
@@ -278,6 +284,7 @@ def main() -> None:
                     "conversations": len(readable),
                     "threads": threads,
                     "cpu_flags": cpu_flags(),
+                    "encoder": str(scorer.encoder),
                 }
             )
         )

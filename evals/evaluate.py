@@ -41,7 +41,7 @@ from evals.suites import (
     top_false_positives,
 )
 from serving.batch import read_conversations
-from serving.bundle import Bundle, load_bundle
+from serving.bundle import FP32, Bundle, load_bundle
 from serving.operating import threshold_for_recall
 from serving.params import EXPORT_METRICS, PREDICTIONS
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation, labels_of
@@ -196,7 +196,7 @@ def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -
         notes["rejected"][name] = len(rejects)
         if rejects:
             log.warning("%s: %d records rejected (see the scorer's reasons)", name, len(rejects))
-        print(f"{name}: scoring {len(conversations)} conversations")
+        log.info("%s: scoring %d conversations", name, len(conversations))
         scored[name] = score_split(name, conversations, scorer, params.paths.models / PREDICTIONS)
     external = params.evaluate.external_benign
     try:
@@ -449,16 +449,20 @@ def provenance(bundle: Bundle) -> dict:
 def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> tuple[dict, dict[str, ScoredSplit]]:
     """metrics.json's content, and the scored splits (for the figures)."""
     bundle = load_bundle(params.paths.bundle)
-    scorer = scorer or Scorer.from_bundle(bundle)
+    # The fp32 encoder, whatever this machine's CPU: the figures must not depend on where they were
+    # computed (int8 agrees within the export gate, `export` in metrics.json).
+    scorer = scorer or Scorer.from_bundle(bundle, precision=FP32)
     scored, notes = score_all(params, bundle, scorer)
     if params.evaluate.threshold_split not in scored:
         raise FileNotFoundError(f"the threshold split {params.evaluate.threshold_split} was not scored")
     thresholds = operating_thresholds(
         bundle, scored[params.evaluate.threshold_split].models(), params.thresholds.medium_min_recall
     )
+    log.info("metrics with %d-resample bootstrap intervals", params.evaluate.bootstrap.resamples)
     metrics = analyse(scored, thresholds, params, notes)
     bootstrap = Bootstrap(params.evaluate.bootstrap.resamples, params.evaluate.bootstrap.confidence, params.seed)
     if params.evaluate.availability_split in scored:
+        log.info("%s again with some and none of its account features", params.evaluate.availability_split)
         metrics["metadata_availability"] = {
             "split": params.evaluate.availability_split,
             **availability_section(
@@ -476,6 +480,8 @@ def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> t
     if export_metrics.is_file():
         metrics["export"] = json.loads(export_metrics.read_text())
     metrics["bundle"] = provenance(bundle)
+    if isinstance(scorer, Scorer):
+        metrics["bundle"]["encoder"] = scorer.encoder.precision  # the graph every figure was computed with
     return metrics, scored
 
 

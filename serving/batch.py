@@ -7,7 +7,8 @@ atomically into `<output>.parts/` and listed in a ledger as they complete, in an
 all are there they are assembled, in input order, into the output and rejects files (which
 take their final names only then), duplicates across chunks are rejected, and the work folder
 is removed. A job killed at any point and rerun with the same arguments scores only the chunks
-missing from the ledger and ends with the same output as an uninterrupted run.
+missing from the ledger and ends with the same output as an uninterrupted run. The work folder
+records the encoder graph (fp32 or int8) the first run chose, and a resumed job runs it too.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from serving.bundle import Bundle
+from serving.bundle import ENCODER_GRAPHS, Bundle
 from serving.features import has_something_to_score
 from serving.review_queue import ReviewCandidates, write_review_queue
 from serving.schema import SIGNALS, Conversation, Limits, RecordError, parse_record
-from serving.scorer import ConversationScore, Scorer
+from serving.scorer import AUTO, ConversationScore, EncoderChoice, Scorer, choose_encoder
 from serving.sources import ChunkReader, ChunkSpec, InputError, Plan, decode_chunk, decode_json_line, plan_chunks
 
 try:  # POSIX: one job at a time per output
@@ -96,6 +97,7 @@ class Summary:
     started_over: bool = False
     records_now: int = 0  # records of the chunks this run scored (not those of an earlier, interrupted run)
     messages_now: int = 0
+    encoder: EncoderChoice | None = None  # the encoder graph the job's chunks were scored with
 
     def lines(self) -> list[str]:
         rate = self.records_now / self.seconds if self.seconds > 0 else 0.0
@@ -114,6 +116,8 @@ class Summary:
             f"nothing to score (no consent, no metadata): {self.reasons.get(NOTHING_TO_SCORE, 0)}",
             f"input: {_count(self.files, 'file')}, {_count(self.chunks, 'chunk')} ({resumed})",
         ]
+        if self.encoder is not None:
+            lines.append(f"encoder: {self.encoder}")
         if self.started_over:
             lines.append("note: the work folder of an earlier run was for another input or bundle: started over")
         if self.ignored:
@@ -287,6 +291,10 @@ class JobLocked(RuntimeError):
     """Another process is running the same job."""
 
 
+class JobConflict(RuntimeError):
+    """A rerun asks for what the earlier, interrupted run of the same job did otherwise."""
+
+
 class WorkDir:
     """`<output>.parts/`: `job.json` (what the job is), `part-<chunk>.jsonl` files written
     atomically, and `ledger.jsonl`, one line per part completed with its sha256."""
@@ -298,22 +306,33 @@ class WorkDir:
     def part(self, index: int) -> Path:
         return self.path / f"part-{index:07d}.jsonl"
 
-    def open(self, job: dict[str, Any]) -> tuple[set[int], bool]:
-        """The chunks already done by an earlier run of the same job, and whether a work folder
-        of another job was found (and cleared)."""
+    def lock(self) -> None:
+        """Hold the folder's lock (created if need be) until `close`; JobLocked if another process holds it."""
+        if self._lock is not None:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = (self.path / "lock").open("w")
         if fcntl is not None:
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                self.close()
                 raise JobLocked(f"another score job is writing {self.path}") from None
-        job_path = self.path / "job.json"
+
+    def recorded(self) -> dict[str, Any] | None:
+        """What the job of an earlier run was (`job.json`), read under the lock; None if unreadable."""
+        self.lock()
         try:
-            same = json.loads(job_path.read_text()) == job
+            job = json.loads((self.path / "job.json").read_text())
         except (OSError, ValueError):
-            same = False
-        if same:
+            return None
+        return job if isinstance(job, dict) else None
+
+    def open(self, job: dict[str, Any]) -> tuple[set[int], bool]:
+        """The chunks already done by an earlier run of the same job, and whether a work folder
+        of another job was found (and cleared)."""
+        job_path = self.path / "job.json"
+        if self.recorded() == job:
             return self._done(), False
         started_over = job_path.exists()
         for child in self.path.iterdir():
@@ -487,6 +506,10 @@ class Progress:
 # An engine scores the chunks it is given and hands each part to `commit`, in any order.
 Commit = Callable[[ChunkSpec, bytes], None]
 Engine = Callable[[Plan, list[ChunkSpec], Commit], None]
+# An engine, or the scorer of a review page, with a given encoder graph: a job settles which only
+# once it has read its work folder (a resumed job keeps the first run's).
+EngineFor = Callable[[EncoderChoice], Engine]
+ScorerFor = Callable[[EncoderChoice], Scorer]
 
 
 def local_engine(scorer: Scorer) -> Engine:
@@ -509,6 +532,7 @@ class Job:
     chunk_records: int | None = None  # default: the bundle's runtime.chunk_records
     review_queue: Path | None = None
     review_limit: int | None = None
+    precision: str = AUTO  # the encoder graph asked for: auto, fp32 or int8 (serving/scorer.py)
 
 
 def _outputs(job: Job) -> list[Path]:
@@ -552,21 +576,44 @@ def job_fingerprint(bundle: Bundle, plan: Plan) -> dict[str, Any]:
     }
 
 
+PRECISION_KEY = "precision"  # the encoder graph of a job's parts, in its job.json
+
+
+def settle_encoder(requested: str, recorded: dict[str, Any] | None, fingerprint: dict[str, Any]) -> EncoderChoice:
+    """The encoder graph of a job: the one the earlier run of the same job (`recorded`, its
+    job.json, with this `fingerprint` besides the precision) chose, else `requested` chosen here.
+    A request for the other graph than the earlier run's is a JobConflict: its parts are kept."""
+    recorded = recorded or {}
+    earlier = recorded.get(PRECISION_KEY)
+    same_job = {k: v for k, v in recorded.items() if k != PRECISION_KEY} == fingerprint
+    if not same_job or earlier not in ENCODER_GRAPHS:
+        return choose_encoder(requested)
+    if requested not in (AUTO, earlier):
+        raise JobConflict(
+            f"this job was started with the {earlier} encoder and is resumed with it: pass --precision "
+            f"{earlier} or auto, or delete the work folder of the output to start over"
+        )
+    return EncoderChoice(earlier, "resumed job: the first run's choice")
+
+
 def run_job(
     job: Job,
-    engine: Engine,
+    engine_for: EngineFor,
     progress: IO[str] = sys.stderr,
     engine_name: str = "local",
-    review_scorer: Callable[[], Scorer] | None = None,
+    review_scorer: ScorerFor | None = None,
 ) -> Summary:
-    """Plan, score the chunks not done yet, assemble; see the module's docstring."""
+    """Plan, settle the encoder graph, score the chunks not done yet, assemble; see the module's docstring."""
     started = time.perf_counter()
     bundle = job.bundle
     check_paths(job)
     plan = plan_chunks(job.input, job.chunk_records or bundle.runtime.chunk_records, bundle.limits)
     work = WorkDir(job.output)
     try:
-        done, started_over = work.open(job_fingerprint(bundle, plan))
+        fingerprint = job_fingerprint(bundle, plan)
+        encoder = settle_encoder(job.precision, work.recorded(), fingerprint)
+        done, started_over = work.open({**fingerprint, PRECISION_KEY: encoder.precision})
+        engine = engine_for(encoder)
         tracker = Progress(progress, plan, done)
 
         def commit(spec: ChunkSpec, data: bytes) -> None:
@@ -578,8 +625,9 @@ def run_job(
         summary, candidates = _assemble(job, plan, work)
         summary.engine, summary.started_over, summary.chunks_resumed = engine_name, started_over, len(done)
         summary.records_now, summary.messages_now = tracker.records_now, tracker.messages_now
+        summary.encoder = encoder
         if job.review_queue is not None:
-            scorer = review_scorer() if review_scorer is not None else Scorer.from_bundle(bundle)
+            scorer = review_scorer(encoder) if review_scorer else Scorer.from_bundle(bundle, precision=encoder)
             write_review_queue(job.review_queue, scorer, plan, candidates, summary)
         partial_path(job.rejects).replace(job.rejects)
         partial_path(job.output).replace(job.output)
@@ -656,14 +704,24 @@ def run_batch(
     review_limit: int | None = None,
 ) -> Summary:
     """Score every record of `input_path` (a file or a folder) into `output_path` with the
-    local engine; the others go to `rejects_path`."""
-    job = Job(scorer.bundle, input_path, output_path, rejects_path, chunk_records, review_queue, review_limit)
-    return run_job(job, local_engine(scorer), progress, "local", lambda: scorer)
+    local engine and the scorer's encoder graph; the others go to `rejects_path`."""
+    job = Job(
+        scorer.bundle,
+        input_path,
+        output_path,
+        rejects_path,
+        chunk_records,
+        review_queue,
+        review_limit,
+        scorer.encoder.precision,
+    )
+    return run_job(job, lambda _: local_engine(scorer), progress, "local", lambda _: scorer)
 
 
 __all__ = [
     "OUTPUT_SCHEMA",
     "Job",
+    "JobConflict",
     "Reject",
     "ScoreWriter",
     "Summary",

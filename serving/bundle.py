@@ -24,16 +24,24 @@ from serving.text import MessageParams
 # 3: the conversation model reads messages through their similarity to an exemplar library
 #    (carried as exemplars.yaml) and continues from the evidence of earlier segments.
 # 4: the metadata model reads each feature with whether it is known (features.with_availability).
-FORMAT_VERSION = 4
+# 5: the message encoder in fp32 too (encoder_fp32.onnx beside the int8 encoder.onnx); the scorer
+#    runs one of them, chosen when it loads (serving/scorer.py `choose_encoder`).
+FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
-ENCODER_MODEL = "encoder.onnx"
+ENCODER_MODEL = "encoder.onnx"  # int8
+ENCODER_FP32_MODEL = "encoder_fp32.onnx"
 CONVERSATION_MODEL = "conversation.onnx"
 METADATA_MODEL = "metadata_model.onnx"
 TOKENIZER = "tokenizer.json"
 EXEMPLARS = "exemplars.yaml"
 # The thresholds of a consenting record without account metadata: its calibrated content score.
 CONTENT_ONLY = "content-only"
-REQUIRED_FILES = (ENCODER_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER, EXEMPLARS)
+# The message encoder's graph at each precision the scorer can run; both are parity-gated at export.
+FP32, INT8 = "fp32", "int8"
+ENCODER_GRAPHS = {FP32: ENCODER_FP32_MODEL, INT8: ENCODER_MODEL}
+REQUIRED_FILES = (ENCODER_MODEL, ENCODER_FP32_MODEL, CONVERSATION_MODEL, METADATA_MODEL, TOKENIZER, EXEMPLARS)
+# The ONNX graphs of a bundle, each with its inputs and outputs in the manifest's `onnx_io`.
+ONNX_MODELS = (ENCODER_MODEL, ENCODER_FP32_MODEL, CONVERSATION_MODEL, METADATA_MODEL)
 # The signature of the manifest and every file beside it; the one file the manifest does not list.
 SIGNATURE = "model.sig"
 

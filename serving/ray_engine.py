@@ -6,8 +6,10 @@ read -> map_batches -> write, with the chunks of serving/sources.py as the unit 
   reader as the local engine, so the same records with the same line numbers) and shipped as
   Arrow IPC bytes, one row per chunk;
 - map_batches (an actor pool, one ONNX session per actor): each actor receives the bundle's
-  bytes once through the object store, verifies them like any bundle, and turns one chunk at a
-  time into its part, with the very code of the local engine (`serving.batch.score_chunk`);
+  bytes once through the object store, verifies them like any bundle, opens the encoder graph
+  the driver's job settled (not one chosen by its own node's CPU: the ledger records one graph
+  per job), and turns one chunk at a time into its part, with the very code of the local engine
+  (`serving.batch.score_chunk`);
 - write (the driver): parts are committed to the job's work folder as they arrive, then
   assembled into the output and rejects files exactly as the local engine does.
 
@@ -32,7 +34,7 @@ import numpy as np
 from serving.batch import Commit, Engine, score_chunk
 from serving.bundle import MANIFEST, Bundle, BundleError, load_bundle
 from serving.schema import Limits
-from serving.scorer import Scorer
+from serving.scorer import EncoderChoice, Scorer
 from serving.sources import ChunkReader, ChunkSpec, InputFile, Plan, table_from_ipc, table_to_ipc
 
 # Read tasks: one per group of chunks up to this many, enough to spread reading over a cluster.
@@ -85,7 +87,14 @@ def _spec_values(spec: ChunkSpec) -> tuple[int, ...]:
 class _ChunkScorer:
     """Scoring actor: one verified bundle and one ONNX session, for every chunk it is given."""
 
-    def __init__(self, bundle_files: list, bundle_sha256: str, threads: int | None, plan: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        bundle_files: list,
+        bundle_sha256: str,
+        threads: int | None,
+        plan: dict[str, Any],
+        encoder: EncoderChoice,
+    ) -> None:
         import ray
 
         files: dict[str, bytes] = ray.get(bundle_files[0])
@@ -95,7 +104,7 @@ class _ChunkScorer:
         bundle = load_bundle(self._folder.name)
         if bundle.sha256 != bundle_sha256:
             raise BundleError("the bundle an actor received differs from the driver's")
-        self.scorer = Scorer.from_bundle(bundle, threads=threads)
+        self.scorer = Scorer.from_bundle(bundle, threads=threads, precision=encoder)
         self.plan = plan
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -112,9 +121,9 @@ def _bundle_files(bundle: Bundle) -> dict[str, bytes]:
     return {name: bundle.file(name).read_bytes() for name in names}
 
 
-def engine(bundle: Bundle, threads: int | None = None, actors: int | None = None) -> Engine:
-    """An engine that scores chunks on Ray Data: the running Ray instance if this process has
-    one, else the cluster at RAY_ADDRESS, else a local one started (and stopped) here."""
+def engine(bundle: Bundle, encoder: EncoderChoice, threads: int | None = None, actors: int | None = None) -> Engine:
+    """An engine that scores chunks on Ray Data with the `encoder` graph: the running Ray instance
+    if this process has one, else the cluster at RAY_ADDRESS, else a local one started (and stopped) here."""
 
     def run(plan: Plan, todo: list[ChunkSpec], commit: Commit) -> None:
         if not todo:
@@ -126,7 +135,7 @@ def engine(bundle: Bundle, threads: int | None = None, actors: int | None = None
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
         try:
-            _run(ray, bundle, threads, actors, plan, todo, commit)
+            _run(ray, bundle, encoder, threads, actors, plan, todo, commit)
         finally:
             if started_here:
                 ray.shutdown()
@@ -135,7 +144,14 @@ def engine(bundle: Bundle, threads: int | None = None, actors: int | None = None
 
 
 def _run(
-    ray: Any, bundle: Bundle, threads: int | None, actors: int | None, plan: Plan, todo: list[ChunkSpec], commit: Commit
+    ray: Any,
+    bundle: Bundle,
+    encoder: EncoderChoice,
+    threads: int | None,
+    actors: int | None,
+    plan: Plan,
+    todo: list[ChunkSpec],
+    commit: Commit,
 ) -> None:
     import ray.data
 
@@ -162,6 +178,7 @@ def _run(
                 "bundle_sha256": bundle.sha256,
                 "threads": threads,
                 "plan": plan_values,
+                "encoder": encoder,
             },
             batch_size=1,
             concurrency=actors,

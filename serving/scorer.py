@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -14,7 +15,9 @@ from tokenizers import Tokenizer
 from serving.bundle import (
     CONTENT_ONLY,
     CONVERSATION_MODEL,
-    ENCODER_MODEL,
+    ENCODER_GRAPHS,
+    FP32,
+    INT8,
     METADATA_MODEL,
     TOKENIZER,
     Bands,
@@ -39,6 +42,11 @@ from serving.text import (
 )
 
 _LOGIT_CLIP = 1e-7
+AUTO = "auto"
+PRECISIONS = (AUTO, FP32, INT8)
+# The CPU flags of int8 dot-product instructions (VNNI), in /proc/cpuinfo's spelling.
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -59,6 +67,62 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """The message-encoder graph a scorer runs (`fp32` or `int8`), and why, as a summary prints it."""
+
+    precision: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.precision} ({self.reason})"
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags that every processor of a Linux /proc/cpuinfo text lists; none for any other text."""
+    listed = [
+        frozenset(value.split())
+        for key, _, value in (line.partition(":") for line in cpuinfo.splitlines())
+        if key.strip() == "flags"
+    ]
+    return frozenset.intersection(*listed) if listed else frozenset()
+
+
+def read_cpuinfo() -> str:
+    """This machine's /proc/cpuinfo, or nothing where there is none (not Linux) or it is unreadable."""
+    try:
+        return CPUINFO.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def auto_encoder(flags: frozenset[str]) -> EncoderChoice:
+    """int8 on a CPU with VNNI, fp32 on any other and wherever the flags are unknown.
+
+    Decided by the CPU's flags rather than by timing both graphs on a few batches: the gap has one
+    cause and is large (issue 19, benchmarks/int8_variants.py: the shipped int8 encoder is ~10%
+    faster than fp32 with AVX-512 VNNI and 3.3x slower on AVX2 alone, every int8 recipe slower
+    there), so the flags decide it; reading them is free, where timing would open and warm both
+    graphs at every start and in every Ray actor; and it is deterministic, where timing on a busy
+    machine can crown the slower graph by noise. fp32 is the safe choice: at worst ~10% slower."""
+    found = [flag for flag in VNNI_FLAGS if flag in flags]
+    if found:
+        return EncoderChoice(INT8, f"auto: {found[0]}")
+    return EncoderChoice(FP32, "auto: no VNNI" if flags else "auto: CPU flags unknown")
+
+
+def choose_encoder(precision: str | EncoderChoice, cpuinfo: str | None = None) -> EncoderChoice:
+    """The encoder to run for `precision`: `fp32` or `int8` as asked, `auto` by the CPU flags of
+    `cpuinfo` (default: this machine's), or a choice already settled (a resumed job's) as it is."""
+    if isinstance(precision, EncoderChoice):
+        return precision
+    if precision in ENCODER_GRAPHS:
+        return EncoderChoice(precision, "requested")
+    if precision != AUTO:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return auto_encoder(cpu_flags(read_cpuinfo() if cpuinfo is None else cpuinfo))
 
 
 def fuse(fusion: Fusion, content_logits: np.ndarray | float, metadata_logits: np.ndarray | float) -> np.ndarray:
@@ -254,26 +318,31 @@ class Scorer:
         encoder_session: ort.InferenceSession,
         conversation_session: ort.InferenceSession,
         metadata_session: ort.InferenceSession,
+        encoder: EncoderChoice,
     ) -> None:
         self.bundle = bundle
         self.tokenizer = tokenizer
         self.encoder_session = encoder_session
         self.conversation_session = conversation_session
         self.metadata_session = metadata_session
+        self.encoder = encoder
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, threads: int | None = None) -> Scorer:
-        """Open the bundle's ONNX sessions and tokenizer."""
+    def from_bundle(cls, bundle: Bundle, threads: int | None = None, precision: str | EncoderChoice = AUTO) -> Scorer:
+        """Open the bundle's ONNX sessions and tokenizer, with the encoder graph of `precision`
+        (`choose_encoder`: auto, fp32, int8 or a settled choice)."""
         if tuple(bundle.metadata_features) != METADATA_FEATURES:
             raise BundleError("bundle metadata features differ from this scorer's")
+        encoder = choose_encoder(precision)
         # The bundle's default was chosen on another machine: no more threads than CPUs here.
         threads = threads or min(bundle.runtime.intra_op_threads, usable_cpus())
         return cls(
             bundle,
             MessageTokenizer(_tokenizer(bundle), bundle.message),
-            _session(bundle, ENCODER_MODEL, threads),
+            _session(bundle, ENCODER_GRAPHS[encoder.precision], threads),
             _session(bundle, CONVERSATION_MODEL, threads),
             _session(bundle, METADATA_MODEL, threads),
+            encoder,
         )
 
     def embeddings(self, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:

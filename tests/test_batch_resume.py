@@ -11,8 +11,8 @@ import time
 import pytest
 
 import serving.batch
-from serving.bundle import load_bundle
-from serving.scorer import Scorer
+from serving.bundle import FP32, INT8, load_bundle
+from serving.scorer import AUTO, Scorer, choose_encoder
 from serving.sources import ChunkReader, ChunkSpec, plan_chunks
 from tests.conftest import ROOT, run_cli, valid_record
 
@@ -150,6 +150,29 @@ def test_a_changed_input_starts_over_instead_of_mixing_two_inputs(quick_run, ref
     printed = capsys.readouterr().out
     assert code == 0 and "started over" in printed and "read 1 = scored 1 + rejected 0" in printed
     assert [json.loads(line)["conversation_id"] for line in out.read_text().splitlines()] == ["only-one"]
+
+
+def test_a_resumed_job_keeps_the_encoder_graph_its_first_run_chose(quick_run, reference, tmp_path, capsys):
+    source, _, _ = reference
+    here = choose_encoder(AUTO).precision
+    first = FP32 if here == INT8 else INT8  # not what `auto` picks on this machine
+    out = tmp_path / "scores.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        _fail_after(patch, 2)
+        with pytest.raises(Killed):
+            _score(quick_run, source, out, "--precision", first)
+    assert json.loads((tmp_path / "scores.jsonl.parts" / "job.json").read_text())["precision"] == first
+    capsys.readouterr()
+    code, _ = _score(quick_run, source, out, "--precision", here)
+    assert code == 2 and not out.exists() and len(_ledger(out)) == 2
+    assert f"started with the {first} encoder" in capsys.readouterr().err
+    code, _ = _score(quick_run, source, out)  # auto: the ledger's graph, not this CPU's pick
+    printed = capsys.readouterr().out
+    assert code == 0 and "(2 done by an earlier run)" in printed
+    assert f"encoder: {first} (resumed job: the first run's choice)" in printed
+    uninterrupted = tmp_path / "uninterrupted.jsonl"
+    assert _score(quick_run, source, uninterrupted, "--precision", first)[0] == 0
+    assert out.read_bytes() == uninterrupted.read_bytes()
 
 
 def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(quick_run, reference, tmp_path, capsys):

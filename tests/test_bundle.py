@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from serving.bundle import FORMAT_VERSION, BundleError, load_bundle, write_manifest
+from serving.bundle import ENCODER_GRAPHS, FORMAT_VERSION, BundleError, load_bundle, sha256_file, write_manifest
 from serving.scorer import Scorer, usable_cpus
 from tests.conftest import flip_byte, run_cli, valid_record
 
@@ -22,12 +22,29 @@ def test_intact_bundle_verifies(bundle_copy, capsys):
     assert "bundle ok" in capsys.readouterr().out
 
 
-def test_flipped_byte_in_model_is_refused(bundle_copy, capsys):
-    flip_byte(bundle_copy / "encoder.onnx", mask=0xFF)
-    with pytest.raises(BundleError, match=r"encoder\.onnx has sha256"):
+@pytest.mark.parametrize("name", ["encoder.onnx", "encoder_fp32.onnx"])
+def test_flipped_byte_in_model_is_refused(bundle_copy, capsys, name):
+    flip_byte(bundle_copy / name, mask=0xFF)
+    with pytest.raises(BundleError, match=rf"{re.escape(name)} has sha256"):
         load_bundle(bundle_copy)
     assert run_cli("verify", "--bundle", bundle_copy) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_manifest_lists_and_hashes_both_encoder_graphs(quick_run):
+    bundle = load_bundle(quick_run.bundle)
+    io = {"inputs": ["input_ids", "attention_mask"], "outputs": ["embeddings"]}
+    for name in ENCODER_GRAPHS.values():
+        assert bundle.manifest["files"][name] == sha256_file(bundle.file(name))
+        assert bundle.manifest["onnx_io"][name] == io
+
+
+def test_bundle_without_the_fp32_encoder_is_refused(bundle_copy):
+    (bundle_copy / "encoder_fp32.onnx").unlink()
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    write_manifest(bundle_copy, {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+    with pytest.raises(BundleError, match=r"does not list encoder_fp32\.onnx"):
+        load_bundle(bundle_copy)
 
 
 def test_deleted_tokenizer_is_refused(bundle_copy):
@@ -160,7 +177,7 @@ def test_more_threads_than_cpus_are_refused(quick_run, tmp_path, capsys):
     assert capsys.readouterr().err == f"error: --threads {cpus + 1} is more than the CPUs available: at most {cpus}\n"
 
 
-@pytest.mark.parametrize("name", ["encoder.onnx", "tokenizer.json"])
+@pytest.mark.parametrize("name", ["encoder.onnx", "encoder_fp32.onnx", "tokenizer.json"])
 def test_a_corrupt_file_with_a_matching_hash_is_refused_in_one_line(bundle_copy, capsys, name):
     """Hashes catch a changed file, not a file that was broken when its hash was written."""
     (bundle_copy / name).write_bytes(b"not a model at all")

@@ -400,7 +400,7 @@ class FlakyScorer:
     a poisoned conversation_id."""
 
     def __init__(self, scorer: Scorer, poisoned: frozenset[str]) -> None:
-        self.scorer, self.bundle, self.poisoned = scorer, scorer.bundle, poisoned
+        self.scorer, self.bundle, self.encoder, self.poisoned = scorer, scorer.bundle, scorer.encoder, poisoned
 
     def score(self, conversations: Sequence[Conversation]) -> list[ConversationScore]:
         if any(c.conversation_id in self.poisoned for c in conversations):

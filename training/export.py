@@ -1,5 +1,6 @@
-"""ONNX export of the content model: the message encoder (fp32 export, ONNX Runtime transformer
-fusion, int8 quantisation) and the conversation model (fp32), and the parity numbers that gate them."""
+"""ONNX export of the content model: the message encoder (fp32 export and ONNX Runtime transformer
+fusion, shipped as it is and int8-quantised: the scorer picks one by the CPU) and the conversation
+model (fp32), and the parity numbers that gate them."""
 
 from __future__ import annotations
 
