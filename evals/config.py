@@ -56,6 +56,7 @@ class EvaluateConfig:
     calibration: CalibrationConfig
     early_detection: EarlyDetectionConfig
     max_keyword_heldout_roc_auc: float  # the data card's check that cue words cannot solve held-out phrasing
+    scoring_chunk: int  # conversations per scorer call: a progress line at least this often
     dvc_splits: tuple[str, ...]  # in reports/summary.json and reports/plots (evals/dvc_outputs.py)
     chitchat_suite: str  # the real benign chat suite whose FPR the summary gives
 

@@ -44,6 +44,7 @@ from serving.batch import read_conversations
 from serving.bundle import FP32, Bundle, load_bundle
 from serving.operating import threshold_for_recall
 from serving.params import EXPORT_METRICS, PREDICTIONS
+from serving.progress import Progress
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation, labels_of
 from serving.scorer import ConversationScore, Scorer
 
@@ -163,10 +164,17 @@ def operating_thresholds(bundle: Bundle, validation: dict[str, LabelledScores], 
 
 
 def score_split(
-    name: str, conversations: list[Conversation], scorer: ScoresConversations, predictions: Path | None
+    name: str, conversations: list[Conversation], scorer: ScoresConversations, predictions: Path | None, chunk: int
 ) -> ScoredSplit:
-    """Score `conversations` and attach every comparator that has predictions for this split."""
-    results = scorer.score(conversations)
+    """Score `conversations`, `chunk` at a time (a progress line between), and attach every
+    comparator that has predictions for this split."""
+    progress = Progress(f"{name}: scoring", len(conversations), "conversations", log)
+    results = []
+    for start in range(0, len(conversations), chunk):
+        part = conversations[start : start + chunk]
+        results.extend(scorer.score(part))
+        progress.advance(len(part))
+    progress.close()
     split = ScoredSplit(name, conversations, results, {})
     if predictions is not None and predictions.is_dir():
         ids = split.models()["fused"].ids
@@ -197,7 +205,9 @@ def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -
         if rejects:
             log.warning("%s: %d records rejected (see the scorer's reasons)", name, len(rejects))
         log.info("%s: scoring %d conversations", name, len(conversations))
-        scored[name] = score_split(name, conversations, scorer, params.paths.models / PREDICTIONS)
+        scored[name] = score_split(
+            name, conversations, scorer, params.paths.models / PREDICTIONS, params.evaluate.scoring_chunk
+        )
     external = params.evaluate.external_benign
     try:
         conversations, rejected = external_benign(external, bundle.limits)
@@ -207,7 +217,7 @@ def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -
     else:
         notes["rejected"][external.name] = rejected
         print(f"{external.name}: scoring {len(conversations)} conversations")
-        scored[external.name] = score_split(external.name, conversations, scorer, None)
+        scored[external.name] = score_split(external.name, conversations, scorer, None, params.evaluate.scoring_chunk)
     return scored, notes
 
 
@@ -473,6 +483,7 @@ def evaluate(params: EvalParams, scorer: ScoresConversations | None = None) -> t
                 params.seed,
             ),
         }
+    log.info("template-family CV with bootstrap intervals")
     cv = template_cv_section(params.paths.models / TEMPLATE_CV, bootstrap)
     if cv is not None:
         metrics["template_cv"] = cv
@@ -584,9 +595,11 @@ def evaluate_stage(params_path: Path, profile: str | None) -> int:
     metrics, scored = evaluate(params)
     reports = params.paths.reports
     reports.mkdir(parents=True, exist_ok=True)
+    log.info("figures")
     metrics["figures"] = figures.draw_all(scored, metrics, reports / FIGURES, reports)
     out = reports / METRICS
     passed = metrics["gates"]["verdict"] == "pass"
+    log.info("MLflow: metrics, figures, tables and the registry")
     run_id, registry = tracking.log_evaluation(
         params.mlflow,
         metrics["bundle"]["mlflow_run_id"],

@@ -104,8 +104,8 @@ def params():
 def evaluate_fixture(params, biased_group: str | None) -> dict:
     model = GroupBiasedModel(biased_group, bias=0.6, seed=1)
     scored = {
-        "validation": score_split("validation", fixture_records(120, 1), model, None),
-        "test": score_split("test", fixture_records(300, 2), model, None),
+        "validation": score_split("validation", fixture_records(120, 1), model, None, 50),
+        "test": score_split("test", fixture_records(300, 2), model, None, 50),
     }
     return analyse(scored, {"fused": 0.5, "transformer": 0.5, "metadata": 0.5}, params), scored
 

@@ -262,14 +262,16 @@ def export_stage(params_path: Path, profile: str | None) -> int:
             runtime.segment_messages,
         )[0]
 
-    log.info("parity: %d validation messages through torch, fp32 ONNX and int8 ONNX", len(token_ids))
+    log.info("parity: %d validation messages through torch", len(token_ids))
     torch_embeddings = per_conversation(embed_messages(encoder, token_ids, runtime.message_batch_size), encoded)
     torch_logits = predict_logits(
         model, torch_embeddings, roles, runtime.conversation_batch_size, runtime.segment_messages
     )
+    log.info("parity: the same messages through the fp32 ONNX encoder")
     fp32_session = export.session(staging / ENCODER_FP32_MODEL, threads)
     fp32_embeddings = session_embeddings(fp32_session, token_ids, runtime.message_batch_size)
     fp32_logits = served(per_conversation(fp32_embeddings, encoded))
+    log.info("parity: the same messages through the int8 ONNX encoder")
     int8_embeddings = session_embeddings(int8_session, token_ids, runtime.message_batch_size)
     int8_logits = served(per_conversation(int8_embeddings, encoded))
     # Measure how much a message's embedding moves when it is encoded alone rather than among
@@ -388,7 +390,10 @@ class _Logits:
 def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams) -> dict:
     """Calibration and bands of the bundle, fitted on validation through the bundle; the fusion
     fitted on the splits of `calibration.fusion_splits` together (params.yaml says why)."""
-    logits = {name: _Logits.of(scorer, split.conversations) for name, split in splits.items()}
+    logits = {}
+    for name, split in splits.items():
+        log.info("calibration: scoring %s through the bundle", name)
+        logits[name] = _Logits.of(scorer, split.conversations)
     fitted = logits[VALIDATION]
     c = params.calibration.C
     content_platt = fit_platt(fitted.content, fitted.readable_labels, c)
