@@ -319,9 +319,6 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     # Fitted through the fp32 encoder, the reference the int8 one is gated against, so that the
     # bundle does not depend on which graph the exporting CPU would pick.
     scorer = Scorer.from_bundle(load_bundle(staging), precision=FP32)
-    log.info(
-        "calibration, fusion and bands: scoring %s through the bundle", ", ".join(params.calibration.fusion_splits)
-    )
     fitting = {VALIDATION: validation} | {
         name: read_split(params.paths.data, name, params.limits)
         for name in params.calibration.fusion_splits
