@@ -43,7 +43,7 @@ from evals.suites import (
 from serving.batch import read_conversations
 from serving.bundle import FP32, Bundle, load_bundle
 from serving.operating import threshold_for_recall
-from serving.params import EXPORT_METRICS, PREDICTIONS
+from serving.params import EXPORT_METRICS, PREDICTIONS, read_sources
 from serving.progress import Progress
 from serving.schema import MODE_CONTENT, MODE_METADATA, SIGNALS, Conversation, labels_of
 from serving.scorer import ConversationScore, Scorer
@@ -63,6 +63,7 @@ SECTIONS = frozenset(
         "fairness_metadata",
         "modes",
         "early_detection",
+        "early_detection_sources",
         "calibration",
         "signals",
         "gates",
@@ -192,7 +193,7 @@ def score_all(params: EvalParams, bundle: Bundle, scorer: ScoresConversations) -
     a note of what was missing or rejected."""
     notes: dict = {"missing_splits": [], "rejected": {}}
     scored: dict[str, ScoredSplit] = {}
-    for name in params.evaluate.splits:
+    for name in [*params.evaluate.splits, *read_sources(params.paths.data)["evaluation_splits"]]:
         if name in SECTIONS:
             raise ValueError(f"split name {name!r} collides with a metrics.json section")
         path = params.paths.data / f"{name}.jsonl"
@@ -393,6 +394,10 @@ def analyse(
     }
     if config.early_detection.split in scored:
         metrics["early_detection"] = early_section(scored[config.early_detection.split], params, bootstrap)
+    # Licensed sources' official test splits (PAN12's: the protocol of Vogt, Leser & Akbik 2021).
+    licensed = [s for s in read_sources(params.paths.data).get("early_detection_splits", []) if s in scored]
+    if licensed:
+        metrics["early_detection_sources"] = {name: early_section(scored[name], params, bootstrap) for name in licensed}
     gates = evaluate_gates(
         metrics,
         params.gates,

@@ -28,7 +28,14 @@ REPORT = "index.html"
 # the report resolves to the same artifact path as it resolves to a file beside reports/.
 REPORT_ARTIFACTS = "evaluation"
 DATA_CARDS = posixpath.dirname(DATA_CARD)  # the datasheets' folder, relative to the report
-DATASHEETS = ("synthetic.md", "test_human.md", "chitchat.md", "exemplars.md", "generated/model_results.md")
+DATASHEETS = (
+    "synthetic.md",
+    "test_human.md",
+    "chitchat.md",
+    "exemplars.md",
+    "licensed_sources.md",
+    "generated/model_results.md",
+)
 MODEL_NOTES = {
     "fused": "served score: content and metadata fused (records with consent to read content)",
     "transformer": "content model alone (message encoder + exemplar head), calibrated (same records)",
@@ -372,10 +379,8 @@ def _modes(metrics: dict) -> str:
     return "".join(parts)
 
 
-def _early(metrics: dict, figure: Figures) -> str:
-    early = metrics.get("early_detection")
-    if not early:
-        return "<h2 id='early'>5. Early warning</h2><p>No early-detection split was scored.</p>"
+def _early_block(metrics: dict, early: dict) -> str:
+    """One split's early-warning measures and latencies."""
     measures = [key for key in early if key.startswith("erde_") and not key.endswith("_ci")]
     measures += ["f_latency", "f1", "speed"]
     rows = [[escape(m), _with_ci(early[m], early.get(f"{m}_ci"))] for m in measures]
@@ -391,7 +396,6 @@ def _early(metrics: dict, figure: Figures) -> str:
         for key in ("messages_to_alert", "messages_after_escalation")
     ]
     return (
-        "<h2 id='early'>5. Early warning</h2>"
         f"<p class='note'>Records with consent on {escape(early['split'])} ({early['n']}, {early['positives']} risky). "
         "The decision is the served alert (<code>alert_message_index</code>, the first message at which the "
         "running score crossed the <code>medium</code> band). ERDE<sub>o</sub> (Losada &amp; Crestani 2016) with "
@@ -402,8 +406,25 @@ def _early(metrics: dict, figure: Figures) -> str:
         + _table(["measure", f"value [{_level(metrics)} interval]"], rows, raw=True)
         + "<p class='note'>Alert latency of the true positives, in messages:</p>"
         + _table(["latency", "n", "median", "25th pct", "75th pct", "mean"], latency_rows, raw=True)
-        + figure("alert_latency", "alert latency of true positives")
     )
+
+
+def _early(metrics: dict, figure: Figures) -> str:
+    early = metrics.get("early_detection")
+    sources = metrics.get("early_detection_sources", {})
+    if not early and not sources:
+        return "<h2 id='early'>5. Early warning</h2><p>No early-detection split was scored.</p>"
+    parts = ["<h2 id='early'>5. Early warning</h2>"]
+    if early:
+        parts += [_early_block(metrics, early), figure("alert_latency", "alert latency of true positives")]
+    for name, section in sources.items():
+        parts += [
+            f"<h3>{escape(name)}: a licensed source's official test split</h3>"
+            "<p class='note'>Real conversations, labelled by the source; the same measures, with the "
+            "protocol of Vogt, Leser &amp; Akbik (2021) for PAN12.</p>",
+            _early_block(metrics, section),
+        ]
+    return "".join(parts)
 
 
 def _calibration(metrics: dict, figure: Figures) -> str:

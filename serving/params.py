@@ -7,6 +7,7 @@ training and evals both read their sections through it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import types
 import typing
@@ -20,6 +21,9 @@ T = TypeVar("T")
 TRAIN_RUN = "train_run.json"
 PREDICTIONS = "predictions"  # predictions/<model>/<split>.jsonl of the models judged from files
 EXPORT_METRICS = "export_metrics.json"
+# Under `paths.data`: the prepare stage's sources, their weights and their own evaluation splits.
+SOURCES = "sources.json"
+SYNTHETIC_SOURCE = "synthetic"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
@@ -30,7 +34,8 @@ def tracking_uri() -> str:
 
 @dataclass(frozen=True)
 class Paths:
-    data: Path
+    synthetic: Path  # the generate stage's splits
+    data: Path  # the prepare stage's: every source's, the splits that train, export and evaluate read
     models: Path
     bundle: Path
     reports: Path
@@ -53,6 +58,26 @@ class Thresholds:
 class MlflowConfig:
     experiment: str
     registered_model: str
+
+
+def read_sources(data: Path) -> dict[str, Any]:
+    """`sources.json` of a prepared data folder: `sources` (name, kind, weight), the licensed
+    sources' `evaluation_splits` and `early_detection_splits`. A folder without one holds
+    synthetic data alone."""
+    path = Path(data) / SOURCES
+    if not path.is_file():
+        return {
+            "sources": [{"name": SYNTHETIC_SOURCE, "kind": SYNTHETIC_SOURCE, "weight": 1.0}],
+            "evaluation_splits": [],
+            "early_detection_splits": [],
+        }
+    return json.loads(path.read_text())
+
+
+def source_weights(data: Path) -> dict[str, float]:
+    """Training weight per source name (`groups.source` of a record); a record of no licensed
+    source (generated, real benign chat) counts as synthetic."""
+    return {s["name"]: float(s["weight"]) for s in read_sources(data)["sources"]}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ MARKER = "withheldmarker"
 def test_training_never_reads_text_without_consent(quick_run, tmp_path, monkeypatch):
     shutil.copytree(quick_run.root / "data", tmp_path / "data")
     shutil.copyfile(quick_run.root / "params.yaml", tmp_path / "params.yaml")
-    train_file = tmp_path / "data" / "synthetic" / "train.jsonl"
+    train_file = tmp_path / "data" / "prepared" / "train.jsonl"  # what the train stage reads
     records = [json.loads(line) for line in train_file.read_text().splitlines()]
     records[0]["opt_in"] = False  # at least one, whatever the generator drew
     for record in records:

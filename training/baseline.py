@@ -24,7 +24,9 @@ class TfidfBaseline:
         self.config = config
         self.seed = seed
 
-    def fit(self, conversations: list[Conversation], labels: list[int]) -> TfidfBaseline:
+    def fit(
+        self, conversations: list[Conversation], labels: list[int], sample_weight: np.ndarray | None = None
+    ) -> TfidfBaseline:
         c = self.config
         self.pipeline_ = Pipeline(
             [
@@ -40,7 +42,9 @@ class TfidfBaseline:
                 ),
             ]
         )
-        self.pipeline_.fit([conversation_text(x) for x in conversations], labels)
+        self.pipeline_.fit(
+            [conversation_text(x) for x in conversations], labels, classifier__sample_weight=sample_weight
+        )
         return self
 
     def predict_proba(self, conversations: list[Conversation]) -> np.ndarray:

@@ -1,8 +1,13 @@
-"""Training's subcommands: `generate`, `train`, `template-cv` and `export`."""
+"""Training's subcommands: `generate`, `prepare`, `train`, `template-cv` and `export`."""
 
 from serving.cli import stage_command
 
 generate = stage_command("generate the synthetic conversation splits", "training.generate:generate_stage", "train")
+prepare = stage_command(
+    "turn every source of params.yaml (synthetic, PAN12, PANC, records) into leak-free splits",
+    "training.prepare:prepare_stage",
+    "train",
+)
 train = stage_command(
     "train the TF-IDF baseline, the transformer and the metadata model", "training.pipeline:train_stage", "train"
 )

@@ -110,6 +110,14 @@ class ChitchatConfig:
 
 
 @dataclass(frozen=True)
+class PrepareConfig:
+    """How licensed sources are cut by author (training/prepare.py)."""
+
+    validation_fraction: float  # of the official train's author groups (of every group for `records`)
+    test_fraction: float  # of a `records` source's author groups, which has no official test
+
+
+@dataclass(frozen=True)
 class TemplateCvConfig:
     folds: int
     train: int  # conversations per fold, without the fold's template family
@@ -136,6 +144,7 @@ class TrainingParams:
     chitchat: ChitchatConfig
     committed_splits: dict[str, str]  # split name -> a committed JSONL file, relative to the repository
     template_cv: TemplateCvConfig
+    prepare: PrepareConfig
 
 
 SECTIONS = tuple(TrainingParams.__dataclass_fields__)

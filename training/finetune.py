@@ -140,6 +140,7 @@ class MessageSet:
     encoded: list[EncodedConversation]  # token ids and roles, to encode again once the encoder trains
     targets: list[np.ndarray]  # per conversation: messages x labels
     labels: np.ndarray  # per conversation
+    weights: np.ndarray | None = None  # per conversation, its source's weight in the loss; None: all 1
 
     @property
     def roles(self) -> list[tuple[int, ...]]:
@@ -164,13 +165,14 @@ def message_set(
 
 
 def training_batch(data: MessageSet, rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
-    """Embeddings, roles, targets and a mask of real (not padding) messages, right-padded."""
+    """Embeddings, roles, targets and a mask of real (not padding) messages, right-padded; the
+    mask holds each conversation's weight, so that the loss is a weighted mean over messages."""
     row_roles = [data.encoded[i].roles for i in rows]
     embeddings, roles = pad_conversations([data.embeddings[i] for i in rows], row_roles)
     targets, _ = pad_conversations([data.targets[i] for i in rows], row_roles)
     mask = np.zeros(roles.shape, dtype=np.float32)
     for row, row_role in enumerate(row_roles):
-        mask[row, : len(row_role)] = 1.0
+        mask[row, : len(row_role)] = 1.0 if data.weights is None else data.weights[rows[row]]
     return tuple(torch.from_numpy(a) for a in (embeddings, roles, targets, mask))
 
 

@@ -2,7 +2,7 @@
 the data card's tables computed from those records.
 
 Outputs (paths relative to the working directory, as `dvc.yaml` declares them):
-- `<paths.data>/<split>.jsonl` for every split and suite of `generate.conversations`;
+- `<paths.synthetic>/<split>.jsonl` for every split and suite of `generate.conversations`;
 - `<generate.card_dir>/synthetic_stats.json` and `<generate.card_dir>/synthetic_stats.md`:
   counts per split, signal and group, each signal's share of benign conversations, message
   lengths and escalation timing, which `data_cards/synthetic.md` refers to.
@@ -64,7 +64,7 @@ def generate_stage(params_path: Path, profile: str | None) -> int:
     splits = synthetic.generate(config)
     real_benign = chitchat_splits(params.chitchat, params.seed)
     for name, records in splits.items():
-        path = params.paths.data / f"{name}.jsonl"
+        path = params.paths.synthetic / f"{name}.jsonl"
         added = real_benign.get(name, [])
         write_jsonl(path, records + added)
         positives = sum(r["label"] == 1 for r in records)
@@ -73,11 +73,11 @@ def generate_stage(params_path: Path, profile: str | None) -> int:
             f"{f' + {len(added)} benign from {chitchat.SOURCE}' if added else ''} -> {path}"
         )
     suite = params.chitchat.suite_name
-    write_jsonl(params.paths.data / f"{suite}.jsonl", real_benign[suite])
+    write_jsonl(params.paths.synthetic / f"{suite}.jsonl", real_benign[suite])
     print(f"{suite}: {len(real_benign[suite])} benign conversations from {chitchat.SOURCE}")
     for name, relative in params.committed_splits.items():
         source = committed_file(relative)
-        shutil.copyfile(source, params.paths.data / f"{name}.jsonl")
+        shutil.copyfile(source, params.paths.synthetic / f"{name}.jsonl")
         print(f"{name}: copied from {relative}")
     stats = data_card_stats(config, splits)
     card = Path(config.card_dir)

@@ -106,7 +106,9 @@ class KeywordBaseline:
             rows[row, -1] = cue_messages / max(1, len(conversation.messages))
         return rows
 
-    def fit(self, conversations: list[Conversation], labels: list[int]) -> KeywordBaseline:
+    def fit(
+        self, conversations: list[Conversation], labels: list[int], sample_weight: np.ndarray | None = None
+    ) -> KeywordBaseline:
         c = self.config
         self.pipeline_ = Pipeline(
             [
@@ -117,7 +119,7 @@ class KeywordBaseline:
                 ),
             ]
         )
-        self.pipeline_.fit(self.features(conversations), labels)
+        self.pipeline_.fit(self.features(conversations), labels, classifier__sample_weight=sample_weight)
         return self
 
     def predict_proba(self, conversations: list[Conversation]) -> np.ndarray:

@@ -45,7 +45,9 @@ class MetadataModel:
         self.config = config
         self.seed = seed
 
-    def fit(self, conversations: list[Conversation], labels: list[int]) -> MetadataModel:
+    def fit(
+        self, conversations: list[Conversation], labels: list[int], sample_weight: np.ndarray | None = None
+    ) -> MetadataModel:
         config = self.config
         rng = np.random.default_rng(self.seed)
         features = metadata_matrix(conversations)
@@ -56,7 +58,10 @@ class MetadataModel:
         matrix = with_availability(np.concatenate([features, *copies]))
         targets = np.tile(np.asarray(labels), 1 + config.masked_copies)
         self.trees_ = GradientBoostingClassifier(**self._tree_params(), random_state=self.seed)
-        self.trees_.fit(matrix, targets, sample_weight=compute_sample_weight("balanced", targets))
+        weights = compute_sample_weight("balanced", targets)
+        if sample_weight is not None:
+            weights = weights * np.tile(np.asarray(sample_weight, dtype=np.float64), 1 + config.masked_copies)
+        self.trees_.fit(matrix, targets, sample_weight=weights)
         return self
 
     def _tree_params(self) -> dict:

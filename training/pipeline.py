@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -38,7 +38,7 @@ from serving.bundle import (
 from serving.cli import UsageError
 from serving.features import METADATA_FEATURES, has_account_metadata
 from serving.operating import threshold_for_recall
-from serving.params import EXPORT_METRICS, PREDICTIONS, TRAIN_RUN
+from serving.params import EXPORT_METRICS, PREDICTIONS, SYNTHETIC_SOURCE, TRAIN_RUN, source_weights
 from serving.schema import LABELS, MODE_CONTENT, MODE_METADATA, Conversation, labels_of, with_consent
 from serving.scorer import (
     Scorer,
@@ -108,6 +108,14 @@ def _both_classes(name: str, labels: list[int]) -> np.ndarray:
     return np.asarray(labels)
 
 
+def conversation_weights(conversations: list[Conversation], weights: dict[str, float]) -> np.ndarray | None:
+    """Each conversation's weight in training, its source's (`groups.source`; none of the
+    licensed sources: synthetic); None when every weight is 1, the unweighted fit."""
+    synthetic = weights.get(SYNTHETIC_SOURCE, 1.0)
+    out = np.asarray([weights.get(c.groups.get("source", ""), synthetic) for c in conversations], dtype=np.float64)
+    return None if np.all(out == 1.0) else out
+
+
 def train_stage(params_path: Path, profile: str | None) -> int:
     params, raw = training_params(params_path, profile)
     set_seed(params.seed)
@@ -115,6 +123,8 @@ def train_stage(params_path: Path, profile: str | None) -> int:
     # Content models read only conversations with consent; the metadata model sees all.
     readable = {name: with_consent(split.conversations) for name, split in splits.items()}
     train_labels = _both_classes("train split", labels_of(readable[TRAIN]))
+    weights = source_weights(params.paths.data)
+    train_weights = conversation_weights(readable[TRAIN], weights)
     _both_classes("validation split", labels_of(readable[VALIDATION]))
     models = params.paths.models
     data_sha256 = data_hash(sorted(params.paths.data.glob("*.jsonl")))
@@ -131,7 +141,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         for comparator, model in comparators.items():
             log.info("fitting %s on %d conversations", comparator, len(readable[TRAIN]))
             started = time.perf_counter()
-            model.fit(readable[TRAIN], train_labels)
+            model.fit(readable[TRAIN], train_labels, sample_weight=train_weights)
             for name in sorted(readable.keys() - {TRAIN}):
                 scores = model.predict_proba(readable[name])[:, 1]
                 _write_predictions(models / PREDICTIONS / comparator / f"{name}.jsonl", readable[name], scores)
@@ -140,7 +150,9 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         # Records without account metadata (real benign chat) are scored on content alone.
         every_train = [c for c in splits[TRAIN].conversations if has_account_metadata(c)]
         log.info("fitting the metadata model on %d conversations", len(every_train))
-        metadata = MetadataModel(params.metadata_model, params.seed).fit(every_train, labels_of(every_train))
+        metadata = MetadataModel(params.metadata_model, params.seed).fit(
+            every_train, labels_of(every_train), sample_weight=conversation_weights(every_train, weights)
+        )
         metadata.save_onnx(models / "metadata" / METADATA_MODEL, params.export.opset)
 
         config = params.transformer
@@ -160,6 +172,7 @@ def train_stage(params_path: Path, profile: str | None) -> int:
                 "encode_seconds": time.perf_counter() - started,
             }
         )
+        sets[TRAIN] = replace(sets[TRAIN], weights=train_weights)
         library = load_library()
         model = exemplar_head(encoder, tokenizer, library, config)
         for name in sorted(sets.keys() - {TRAIN}):
