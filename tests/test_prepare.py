@@ -13,13 +13,14 @@ import pytest
 
 from serving.params import read_sources
 from serving.schema import Limits, parse_record
-from tests.conftest import PAN12_TREE
+from tests.conftest import PAN12_TREE, valid_record
 from training.baseline import TfidfBaseline
 from training.config import PrepareConfig, training_params
 from training.data import read_split
 from training.pipeline import conversation_weights
 from training.prepare import (
     PAN12,
+    RECORDS,
     SourceError,
     SourceSpec,
     assign_splits,
@@ -105,6 +106,41 @@ def test_pan12_keeps_its_official_test_and_accounts_for_every_conversation(tmp_p
     stats = source.stats()
     assert stats["total"]["risky"] == 6 and stats["total"]["conversations"] == kept
     assert stats["splits"]["test"] == {"conversations": 5, "risky": 2, "benign": 3, "messages": 19, "authors": 9}
+
+
+def test_a_records_source_rejects_bad_unlabelled_and_duplicate_records_with_reasons_and_goes_on(tmp_path):
+    def record(number: int, label: int | None, author: str) -> dict:
+        r = valid_record(f"p-{number}")
+        r["participants"][1]["id"] = author  # the reported account: one author per pair of records
+        r["participants"][0]["id"] = f"kid-{number}"
+        for message in r["messages"]:
+            message["sender"] = {"u1": f"kid-{number}", "u2": author}[message["sender"]]
+        r["messages"][0]["text"] += f" {number}"  # no two records alike
+        return {**r, "label": label} if label is not None else r
+
+    rows = [record(n, n % 2, f"acct-{n // 2}") for n in range(40)]
+    rows.append({**record(40, 1, "acct-x"), "messages": []})  # invalid: no messages
+    rows.append(record(41, None, "acct-y"))  # no label
+    rows.append({**rows[0], "conversation_id": "p-copy"})  # same senders and texts as p-0
+    rows.append(rows[1])  # a repeated conversation_id
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:30]))
+    (folder / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[30:]))
+    spec = SourceSpec(RECORDS, "platform", folder / "*.jsonl", 1.0)
+    source = prepare_source(spec, PrepareConfig(validation_fraction=0.25, test_fraction=0.25), 5, tmp_path / "cache")
+    assert source.read == len(rows)
+    assert sum(len(r) for r in source.splits.values()) + len(source.rejects) == len(rows)
+    by_id = {r["conversation_id"]: r["reason"] for r in source.rejects}
+    assert set(by_id) == {"p-40", "p-41", "p-copy", "p-1"}
+    assert by_id["p-41"].startswith("no label") and by_id["p-copy"] == "exact duplicate of p-0"
+    assert by_id["p-1"].startswith("conversation_id already used") and "message" in by_id["p-40"]
+    assert all(source.splits.values())
+    owner: dict[str, str] = {}
+    for name, part in source.splits.items():
+        for r in part:
+            for key in author_keys(r, RECORDS):
+                assert owner.setdefault(key, name) == name
 
 
 def test_a_pan12_tree_without_its_training_files_is_refused(tmp_path):

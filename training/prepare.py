@@ -134,7 +134,22 @@ def author_keys(record: dict[str, Any], kind: str) -> set[str]:
     return {f"author:{p['id']}" for p in record["participants"]}
 
 
-def without_duplicates(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def with_unique_ids(
+    rows: list[dict[str, Any]], taken: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str | None]]]:
+    """`rows` whose conversation_id no earlier row or source has (`taken`, updated), and a reject
+    for each of the others."""
+    kept, rejects = [], []
+    for record in rows:
+        if record["conversation_id"] in taken:
+            rejects.append(_reject(record, "conversation_id already used (in another file or source)"))
+        else:
+            taken.add(record["conversation_id"])
+            kept.append(record)
+    return kept, rejects
+
+
+def without_duplicates(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str | None]]]:
     """The first of each set of exact duplicates, and a reject for every later one."""
     first: dict[str, str] = {}
     kept, rejects = [], []
@@ -201,7 +216,7 @@ def assign_splits(
 
 def apart_from(
     rows: list[dict[str, Any]], held: list[dict[str, Any]], keys: Callable[[dict[str, Any]], set[str]]
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, str | None]]]:
     """`rows` without the conversations of an author who also appears in `held`, and their rejects."""
     held_keys = {k for record in held for k in keys(record)}
     kept, rejects = [], []
@@ -213,7 +228,7 @@ def apart_from(
     return kept, rejects
 
 
-def _reject(record: dict[str, Any], reason: str) -> dict[str, str]:
+def _reject(record: dict[str, Any], reason: str) -> dict[str, str | None]:
     return {"conversation_id": record["conversation_id"], "reason": reason}
 
 
@@ -235,7 +250,7 @@ def split_stats(rows: list[dict[str, Any]], keys: Callable[[dict[str, Any]], set
 class PreparedSource:
     spec: SourceSpec
     splits: dict[str, list[dict[str, Any]]]  # train, validation, test
-    rejects: list[dict[str, str]]
+    rejects: list[dict[str, str | None]]
     read: int  # conversations read from the source's files
 
     def stats(self) -> dict[str, Any]:
@@ -287,23 +302,37 @@ def _official(spec: SourceSpec, cache: Path) -> tuple[list[dict[str, Any]], list
     return train, test
 
 
-def prepare_source(spec: SourceSpec, config: PrepareConfig, seed: int, cache: Path) -> PreparedSource:
-    """One licensed source as train, validation and test, its rejects and counts."""
+def prepare_source(
+    spec: SourceSpec, config: PrepareConfig, seed: int, cache: Path, taken: set[str] | None = None
+) -> PreparedSource:
+    """One licensed source as train, validation and test, its rejects and counts; `taken`, the
+    conversation ids of earlier sources, gains this source's."""
+    taken = set() if taken is None else taken
     keys = lambda r: author_keys(r, spec.kind)  # noqa: E731
     if spec.kind == RECORDS:
         assert spec.path is not None
         files = sorted(Path(p) for p in _glob(spec.path))
         if not files:
             raise SourceError(f"source {spec.name}: no file matches its path")
-        rows = [r for f in files for r in records(load_records(f, cache_dir=cache))]
-        read = len(rows)
-        rows, rejects = without_duplicates(rows)
+        rejects = []
+        rows = [r for f in files for r in records(load_records(f, cache_dir=cache, rejects=rejects))]
+        read = len(rows) + len(rejects)
+        rows, reused = with_unique_ids(rows, taken)
+        rejects += reused
+        unlabelled = [r for r in rows if r.get("label") not in (0, 1)]
+        rejects += [_reject(r, "no label: a training source needs 0 or 1") for r in unlabelled]
+        rows, duplicates = without_duplicates([r for r in rows if r.get("label") in (0, 1)])
+        rejects += duplicates
         fractions = {VALIDATION: config.validation_fraction, TEST: config.test_fraction}
         splits = assign_splits(rows, keys, fractions, seed)
     else:
         train, test = _official(spec, cache)
         read = len(train) + len(test)
-        test, rejects = without_duplicates(test)
+        test, rejects = with_unique_ids(test, taken)
+        train, reused = with_unique_ids(train, taken)
+        rejects += reused
+        test, duplicates = without_duplicates(test)
+        rejects += duplicates
         train, duplicates = without_duplicates(train)
         train, shared = apart_from(train, test, keys)
         rejects += duplicates + shared
@@ -329,9 +358,13 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
         handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
 
 
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 def _synthetic_stats(folder: Path) -> dict[str, Any]:
     def count(name: str) -> dict[str, int]:
-        rows = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = [json.loads(line) for line in _lines(folder / f"{name}.jsonl")]
         return split_stats(rows, lambda r: author_keys(r, SYNTHETIC))
 
     # Generated participant ids repeat across conversations: an author count would mean nothing.
@@ -401,12 +434,13 @@ def prepare_stage(params_path: Path, profile: str | None) -> int:
     datasets.disable_progress_bars()
     stats: dict[str, Any] = {"sources": {}}
     prepared: list[PreparedSource] = []
+    taken = {json.loads(line)["conversation_id"] for name in unchanged for line in _lines(synthetic / f"{name}.jsonl")}
     with tempfile.TemporaryDirectory(prefix="grooming-risk-prepare-") as cache:
         for spec in specs:
             if spec.kind == SYNTHETIC:
                 stats["sources"][spec.name] = {**_synthetic_stats(synthetic), "weight": spec.weight}
                 continue
-            source = prepare_source(spec, params.prepare, params.seed, Path(cache))
+            source = prepare_source(spec, params.prepare, params.seed, Path(cache), taken)
             prepared.append(source)
             stats["sources"][spec.name] = source.stats()
             counts = {name: len(rows) for name, rows in source.splits.items()}

@@ -99,6 +99,8 @@ def _fail(path: Path, where: str, what: str) -> SourceFormatError:
 
 
 def _dataset(rows: list[dict[str, Any]]) -> Dataset:
+    if not rows:  # from_list cannot type an empty list
+        return Dataset.from_dict({name: [] for name in RECORD_FEATURES}, features=RECORD_FEATURES)
     return Dataset.from_list(rows, features=RECORD_FEATURES)
 
 
@@ -359,18 +361,33 @@ def _own_rows(path: Path, cache_dir: str | Path | None) -> Iterator[tuple[str, A
             raise _fail(path, where, f"invalid JSON ({error.msg} at column {error.colno})") from None
 
 
-def load_records(path: str | Path, limits: Limits | None = None, cache_dir: str | Path | None = None) -> Dataset:
+def load_records(
+    path: str | Path,
+    limits: Limits | None = None,
+    cache_dir: str | Path | None = None,
+    rejects: list[dict[str, str | None]] | None = None,
+) -> Dataset:
     """Records in our own format from JSONL or Parquet (by suffix), each validated by
-    `parse_record` (with `limits` when given); a repeated conversation_id is an error."""
+    `parse_record` (with `limits` when given); a repeated conversation_id is an error. With a
+    `rejects` list, an invalid record is appended to it (file, position, reason) instead, and
+    loading goes on; a file that cannot be read at all still raises."""
     path = Path(path)
     rows, seen = [], {}
     for where, record in _own_rows(path, cache_dir):
         try:
             conversation = parse_record(record, limits or _NO_LIMITS)
+            if conversation.conversation_id in seen:
+                raise RecordError(f"duplicate conversation_id (first at {seen[conversation.conversation_id]})")
         except RecordError as error:
-            raise _fail(path, where, str(error)) from None
-        if conversation.conversation_id in seen:
-            raise _fail(path, where, f"duplicate conversation_id (first at {seen[conversation.conversation_id]})")
+            if rejects is None:
+                raise _fail(path, where, str(error)) from None
+            rejects.append({"conversation_id": _id_of(record), "where": f"{path.name}: {where}", "reason": str(error)})
+            continue
         seen[conversation.conversation_id] = where
         rows.append(_canonical(record))
     return _dataset(rows)
+
+
+def _id_of(record: Any) -> str | None:
+    value = record.get("conversation_id") if isinstance(record, dict) else None
+    return value if isinstance(value, str) else None
