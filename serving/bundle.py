@@ -26,7 +26,9 @@ from serving.text import MessageParams
 # 4: the metadata model reads each feature with whether it is known (features.with_availability).
 # 5: the message encoder in fp32 too (encoder_fp32.onnx beside the int8 encoder.onnx); the scorer
 #    runs one of them, chosen when it loads (serving/scorer.py `choose_encoder`).
-FORMAT_VERSION = 5
+# 6: the conversation model compares messages with a bank of real benign chat too, and carries
+#    each role's message count in its evidence (serving/scorer.py EVIDENCE_WIDTH).
+FORMAT_VERSION = 6
 MANIFEST = "manifest.json"
 ENCODER_MODEL = "encoder.onnx"  # int8
 ENCODER_FP32_MODEL = "encoder_fp32.onnx"

@@ -48,10 +48,12 @@ class Paths:
 @dataclass(frozen=True)
 class Thresholds:
     """Targets of the risk bands on validation: `high` at FPR <= high_max_fpr, `medium`
-    (the alert threshold) at recall >= medium_min_recall."""
+    (the alert threshold) at recall >= medium_min_recall, raised where needed so that at most
+    medium_max_real_benign_fpr of validation's real benign chat reaches it."""
 
     high_max_fpr: float
     medium_min_recall: float
+    medium_max_real_benign_fpr: float
 
 
 @dataclass(frozen=True)

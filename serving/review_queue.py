@@ -88,7 +88,10 @@ def band_meaning(bundle: Bundle) -> str:
     targets = bundle.manifest.get("band_targets", {})
     high_fpr, medium_recall = targets.get("high_max_fpr"), targets.get("medium_min_recall")
     high = f"on validation, at most {high_fpr:.0%} of benign conversations scored this high" if high_fpr else ""
+    real = targets.get("medium_max_real_benign_fpr")
     medium = f"on validation, {medium_recall:.0%} of risky conversations reached it" if medium_recall else ""
+    if medium and real is not None:
+        medium += f" (messages only: fewer, where more than {real:.0%} of real everyday chat would)"
     return (
         f"<strong>high</strong>: look first; {high}. <strong>medium</strong>: the alert; {medium}, with more "
         "benign ones than high. <strong>low</strong>: below the alert: not flagged, not cleared. Thresholds "

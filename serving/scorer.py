@@ -217,8 +217,9 @@ def session_embeddings(
 
 
 # The conversation model's state between segments: each signal's strongest evidence so far from
-# each role of sender (ROLE_IDS order), signal after signal within a role.
-EVIDENCE_WIDTH = len(ROLE_IDS) * len(SIGNALS)
+# each role of sender (ROLE_IDS order), signal after signal within a role; then each role's
+# messages so far.
+EVIDENCE_WIDTH = len(ROLE_IDS) * (len(SIGNALS) + 1)
 # A conversation model: (embeddings, roles, evidence) -> (logits, evidence), batch-first arrays.
 ConversationRunner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 

@@ -15,6 +15,9 @@ INIT = HeadInit(
     positive_weight=12.0,
     near_miss_weight=-6.0,
     benign_weight=-6.0,
+    bank_weight=-6.0,
+    length_offset=0.5,
+    length_slope=0.7,
     signal_bias=-3.0,
     role_gates=(-2.0, 2.0, 0.0),
     role_risk_weights=(0.0, 2.0, 1.0),
@@ -30,7 +33,8 @@ def _conversation(label, message_signals, conversation_signals=()):
 
 
 def tiny_model(dim: int = 8, per_group: int = 2, seed: int = 0) -> ConversationModel:
-    """A head over random exemplars: `per_group` per signal and kind, and as many benign lines."""
+    """A head over random exemplars: `per_group` per signal and kind, as many benign lines, and a
+    bank of three times as many."""
     torch.manual_seed(seed)
     ranges, start = {}, 0
     for signal in SIGNALS:
@@ -38,7 +42,8 @@ def tiny_model(dim: int = 8, per_group: int = 2, seed: int = 0) -> ConversationM
             ranges[f"{signal}/{kind}"] = (start, start + per_group)
             start += per_group
     ranges["benign"] = (start, start + per_group)
-    return ConversationModel(torch.randn(start + per_group, dim), ranges, INIT).eval()
+    exemplars, bank = torch.randn(start + per_group, dim), torch.randn(3 * per_group, dim)
+    return ConversationModel(exemplars, ranges, INIT, bank).eval()
 
 
 def test_risk_is_one_from_the_first_escalation_message_on_and_signals_stay_on_their_message():
@@ -80,14 +85,27 @@ def test_an_output_depends_on_its_message_and_the_ones_before_only():
     assert not np.allclose(later_changed[0, 5:].numpy(), full[0, 5:].numpy())
 
 
-def test_the_risk_never_falls_and_a_reporter_message_counts_less_than_the_same_from_the_reported():
+def test_a_reporter_message_counts_less_than_the_same_from_the_reported():
     model = tiny_model()
     embeddings = torch.randn(1, 12, 8)
     with torch.no_grad():
         logits, _ = model(embeddings, torch.ones((1, 12), dtype=torch.long))
         as_reporter, _ = model(embeddings, torch.zeros((1, 12), dtype=torch.long))
-    assert (np.diff(logits[0, :, 0].numpy()) >= 0).all()
     assert (as_reporter[0, :, 1:] < logits[0, :, 1:]).all()
+
+
+def test_the_same_evidence_over_more_messages_weighs_less_and_without_the_length_term_the_risk_never_falls():
+    model = tiny_model()
+    message = torch.randn(1, 1, 8)
+    repeated = message.expand(1, 30, 8).contiguous()  # one line said again and again: the maxima stay
+    reported = torch.ones((1, 30), dtype=torch.long)
+    with torch.no_grad():
+        risk = model(repeated, reported)[0][0, :, 0].numpy()
+        assert (np.diff(risk) < 0).all()  # the expected benign maximum grows with the count
+        model.length_slope.zero_()
+        assert (
+            np.diff(model(torch.randn(1, 12, 8), torch.ones((1, 12), dtype=torch.long))[0][0, :, 0].numpy()) >= 0
+        ).all()
 
 
 @pytest.mark.parametrize("segment", [1, 3, 50])

@@ -27,8 +27,16 @@ def fit_fusion(content_logits: np.ndarray, metadata_logits: np.ndarray, labels: 
     )
 
 
-def fit_bands(labels: np.ndarray, scores: np.ndarray, targets: Thresholds) -> Bands:
-    """`high` at the FPR target, `medium` at the recall target; medium never above high."""
+def fit_bands(
+    labels: np.ndarray, scores: np.ndarray, targets: Thresholds, real_benign: np.ndarray | None = None
+) -> Bands:
+    """`high` at the FPR target, `medium` at the recall target, raised where more than the
+    real-benign target of the records `real_benign` marks (real human chat, benign) would reach
+    it; medium never above high. Synthetic positives are easier than real ones, so the recall
+    target alone put the alert where ordinary chat trips it."""
     high = threshold_for_fpr(labels, scores, targets.high_max_fpr)
     medium = threshold_for_recall(labels, scores, targets.medium_min_recall)
+    if real_benign is not None and real_benign.any():
+        chat = np.asarray(scores)[real_benign]
+        medium = max(medium, threshold_for_fpr(np.zeros(chat.size), chat, targets.medium_max_real_benign_fpr))
     return Bands(high=high, medium=min(medium, high))

@@ -36,11 +36,15 @@ class HeadInit:
     """Starting values of the exemplar head's parameters (`transformer.head_init`): each signal's
     weights on its best positive, near-miss and benign similarity and its bias; the role gates of
     the signal outputs (reporter, reported, other); the risk weight of each role's evidence and the
-    risk bias."""
+    risk bias; each signal's weight on its best similarity to the benign bank, and the offset and
+    slope of the expected benign maximum in log(1 + messages of the role so far)."""
 
     positive_weight: float
     near_miss_weight: float
     benign_weight: float
+    bank_weight: float
+    length_offset: float
+    length_slope: float
     signal_bias: float
     role_gates: tuple[float, float, float]
     role_risk_weights: tuple[float, float, float]  # each role's evidence in the risk, every signal alike
@@ -48,10 +52,20 @@ class HeadInit:
 
 
 @dataclass(frozen=True)
+class BenignBank:
+    """Real benign chat as negatives (`transformer.benign_bank`): the messages of `share` of the
+    train split's real benign conversations, at most `max_messages` of them."""
+
+    share: float
+    max_messages: int
+
+
+@dataclass(frozen=True)
 class TransformerConfig:
     init: str  # "pretrained" (all-MiniLM-L6-v2) or "random" (a tiny BERT, for tests)
     tiny: TinyBert
     head_init: HeadInit
+    benign_bank: BenignBank
     signal_loss_weight: float  # the nine signal losses (averaged) against the risk loss
     epochs: int
     batch_size: int  # conversations

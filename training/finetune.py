@@ -41,7 +41,8 @@ from serving.text import (
     pad_tokens,
     per_conversation,
 )
-from training.config import TransformerConfig
+from training.chitchat import SOURCE as REAL_BENIGN_SOURCE
+from training.config import BenignBank, TransformerConfig
 from training.exemplars import ExemplarLibrary
 from training.model import ConversationModel, MessageEncoder
 
@@ -125,11 +126,54 @@ def embed_texts(
 
 
 def exemplar_head(
-    encoder: MessageEncoder, tokenizer: MessageTokenizer, library: ExemplarLibrary, config: TransformerConfig
+    encoder: MessageEncoder,
+    tokenizer: MessageTokenizer,
+    library: ExemplarLibrary,
+    config: TransformerConfig,
+    bank: np.ndarray | None = None,
 ) -> ConversationModel:
-    """A conversation model over `library`'s exemplars as `encoder` embeds them, at its starting values."""
+    """A conversation model over `library`'s exemplars as `encoder` embeds them and the benign
+    `bank` (without one: the library's benign lines), at its starting values."""
     vectors = embed_texts(encoder, tokenizer, library.texts, config.encode_batch_size)
-    return ConversationModel(torch.from_numpy(vectors), library.ranges, config.head_init)
+    if bank is None:
+        start, end = library.ranges["benign"]
+        bank = vectors[start:end]
+    return ConversationModel(torch.from_numpy(vectors), library.ranges, config.head_init, torch.from_numpy(bank))
+
+
+def benign_bank(
+    train: MessageSet, conversations: Sequence[Conversation], config: BenignBank, seed: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The benign bank: the distinct message embeddings of a seeded `config.share` of the train
+    split's real benign conversations (`groups.source` is a real-chat source), at most
+    `config.max_messages` of them; and the indices of the train conversations the head learns
+    from: all but those, whose messages would otherwise meet themselves in the bank. None for
+    the bank when the split has no real benign chat."""
+    rng = np.random.default_rng(seed)
+    real = np.flatnonzero([c.groups.get("source") == REAL_BENIGN_SOURCE for c in conversations])
+    chosen = rng.permutation(real)[: round(config.share * len(real))]
+    rest = np.setdiff1d(np.arange(len(conversations)), chosen)
+    if not len(chosen):
+        return None, rest
+    vectors = np.concatenate([train.embeddings[i] for i in np.sort(chosen)]).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    _, first = np.unique(np.round(vectors, 4), axis=0, return_index=True)
+    vectors = vectors[np.sort(first)]
+    if len(vectors) > config.max_messages:
+        vectors = vectors[np.sort(rng.choice(len(vectors), config.max_messages, replace=False))]
+    return vectors, rest
+
+
+def subset(data: MessageSet, rows: np.ndarray) -> MessageSet:
+    """The conversations `rows` of `data`."""
+    pick = [int(i) for i in rows]
+    return MessageSet(
+        embeddings=[data.embeddings[i] for i in pick],
+        encoded=[data.encoded[i] for i in pick],
+        targets=[data.targets[i] for i in pick],
+        labels=data.labels[pick],
+        weights=None if data.weights is None else data.weights[pick],
+    )
 
 
 @dataclass(frozen=True)

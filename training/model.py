@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel
@@ -76,45 +77,58 @@ def running_max(values: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
 class ConversationModel(torch.nn.Module):
     """(embeddings, roles, evidence) -> (logits, evidence): the exemplar head over a conversation.
 
-    Each message is compared, by cosine similarity, with the exemplar library; per signal, its
-    best positive, near-miss and benign similarity give that message's evidence for the signal
-    (a logistic of the three). The evidence so far is, per signal and per role of sender, the
-    running maximum over the messages; the risk so far is a logistic of those maxima. Keeping the
-    roles apart lets the risk weigh who makes a move: an adult who asks where a child lives while
-    the child asks nothing back is not two peers getting to know each other.
+    Each message is compared, by cosine similarity, with the exemplar library and with a bank of
+    real benign chat lines; per signal, its best positive, near-miss, benign and bank similarity
+    give that message's evidence for the signal (a logistic of the four). The evidence so far is,
+    per signal and per role of sender, the running maximum over the messages. A maximum over
+    many harmless messages creeps up with their number, so before the risk reads it, it is
+    lowered, in logit space, by what a benign maximum over that many messages of that role would
+    reach (an offset plus a slope in log(1 + messages), learned per signal). The risk so far is a
+    logistic of the lowered maxima. Keeping the roles apart lets the risk weigh who makes a
+    move: an adult who asks where a child lives while the child asks nothing back is not two
+    peers getting to know each other.
     `logits` (batch x messages x labels) are, after each message, the risk so far and the logit
     of that message's evidence per signal, gated by its sender's role (a reporter's question is
-    not an escalation move); `evidence` (batch x messages x roles * signals) the running maxima,
-    whose row at a conversation's last message continues it in the next call.
+    not an escalation move); `evidence` (batch x messages x roles * (signals + 1)) the running
+    maxima, then each role's message count, whose row at a conversation's last message
+    continues it in the next call.
 
-    About eighty parameters over similarities to a reviewed list: nothing here can learn a
-    phrasing the library does not already name, which is the point."""
+    About a hundred parameters over similarities to a reviewed list and to real benign chat:
+    nothing here can learn a phrasing the library does not already name, which is the point."""
 
-    def __init__(self, exemplars: torch.Tensor, ranges: dict[str, tuple[int, int]], init: HeadInit) -> None:
+    def __init__(
+        self, exemplars: torch.Tensor, ranges: dict[str, tuple[int, int]], init: HeadInit, bank: torch.Tensor
+    ) -> None:
         super().__init__()
         signals = len(SIGNALS)
         self.ranges = {k: (int(a), int(b)) for k, (a, b) in ranges.items()}
         self.init = init
         self.register_buffer("exemplars", torch.nn.functional.normalize(exemplars.float(), dim=-1))
-        weights = [init.positive_weight, init.near_miss_weight, init.benign_weight]
+        self.register_buffer("bank", torch.nn.functional.normalize(bank.float(), dim=-1))
+        weights = [init.positive_weight, init.near_miss_weight, init.benign_weight, init.bank_weight]
         self.similarity_weights = torch.nn.Parameter(torch.tensor([weights] * signals))
         self.signal_bias = torch.nn.Parameter(torch.full((signals,), init.signal_bias))
+        self.length_offset = torch.nn.Parameter(torch.full((signals,), init.length_offset))
+        self.length_slope = torch.nn.Parameter(torch.full((signals,), init.length_slope))
         self.role_gates = torch.nn.Parameter(torch.tensor(init.role_gates))
         self.risk_weights = torch.nn.Parameter(torch.tensor([[w] * signals for w in init.role_risk_weights]))
         self.risk_bias = torch.nn.Parameter(torch.tensor(init.risk_bias))
 
     @property
     def evidence_width(self) -> int:
-        return self.risk_weights.numel()
+        roles, signals = self.risk_weights.shape
+        return roles * (signals + 1)
 
     def similarities(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(... x dim) -> (... x signals x 3): per signal, the best cosine similarity with its
-        positive and its near-miss exemplars, and with the benign lines."""
-        cosine = torch.nn.functional.normalize(embeddings, dim=-1) @ self.exemplars.T
+        """(... x dim) -> (... x signals x 4): per signal, the best cosine similarity with its
+        positive and its near-miss exemplars, with the benign lines and with the benign bank."""
+        unit = torch.nn.functional.normalize(embeddings, dim=-1)
+        cosine = unit @ self.exemplars.T
         best = lambda key: cosine[..., self.ranges[key][0] : self.ranges[key][1]].amax(dim=-1)  # noqa: E731
         benign = best("benign")
+        bank = (unit @ self.bank.T).amax(dim=-1)
         return torch.stack(
-            [torch.stack([best(f"{s}/positive"), best(f"{s}/near_miss"), benign], dim=-1) for s in SIGNALS],
+            [torch.stack([best(f"{s}/positive"), best(f"{s}/near_miss"), benign, bank], dim=-1) for s in SIGNALS],
             dim=-2,
         )
 
@@ -123,15 +137,22 @@ class ConversationModel(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if evidence is None:
             evidence = torch.zeros((embeddings.shape[0], self.evidence_width), dtype=embeddings.dtype)
+        role_count, signals = self.risk_weights.shape
+        maxima = role_count * signals
         signal = (self.similarities(embeddings) * self.similarity_weights).sum(dim=-1) + self.signal_bias
         gate = self.role_gates[roles].unsqueeze(-1).expand_as(signal)
         # logit(sigmoid(signal) * sigmoid(gate)), exactly and without overflow.
         message_logit = -torch.logsumexp(torch.stack([-signal, -gate, -signal - gate], dim=-1), dim=-1)
-        sender = torch.nn.functional.one_hot(roles, self.risk_weights.shape[0]).to(signal.dtype)
+        sender = torch.nn.functional.one_hot(roles, role_count).to(signal.dtype)
         by_role = (sender.unsqueeze(-1) * torch.sigmoid(signal).unsqueeze(-2)).flatten(-2)
-        so_far = running_max(by_role, evidence)
-        risk = so_far @ self.risk_weights.flatten() + self.risk_bias
-        return torch.cat([risk.unsqueeze(-1), message_logit], dim=-1), so_far
+        so_far = running_max(by_role, evidence[:, :maxima])
+        counts = torch.cumsum(sender, dim=1) + evidence[:, None, maxima:]
+        strongest = torch.logit(so_far.unflatten(-1, (role_count, signals)).clamp(1e-6, 1 - 1e-6))
+        expected = self.length_offset + self.length_slope * torch.log1p(counts).unsqueeze(-1)
+        heard = (counts > 0).to(signal.dtype).unsqueeze(-1)  # a role that has not spoken has no evidence
+        lowered = (torch.sigmoid(strongest - expected) * heard).flatten(-2)
+        risk = lowered @ self.risk_weights.flatten() + self.risk_bias
+        return torch.cat([risk.unsqueeze(-1), message_logit], dim=-1), torch.cat([so_far, counts], dim=-1)
 
 
 CONVERSATION_WEIGHTS = "conversation_model.safetensors"
@@ -140,12 +161,22 @@ CONVERSATION_CONFIG = "conversation_model.json"
 
 def save_content_model(folder: Path, bert: BertModel, model: ConversationModel) -> None:
     """Both parts under `folder`: the encoder as a transformers checkpoint, the conversation
-    model (exemplar embeddings included) as safetensors with what rebuilds it (no pickle)."""
+    model (exemplar and bank embeddings included) as safetensors with what rebuilds it (no pickle)."""
     folder.mkdir(parents=True, exist_ok=True)
     bert.save_pretrained(folder / "encoder")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CONVERSATION_WEIGHTS))
-    config = {"exemplars": list(model.exemplars.shape), "ranges": model.ranges, "init": asdict(model.init)}
+    config = {
+        "exemplars": list(model.exemplars.shape),
+        "bank": list(model.bank.shape),
+        "ranges": model.ranges,
+        "init": asdict(model.init),
+    }
     (folder / CONVERSATION_CONFIG).write_text(json.dumps(config, indent=2))
+
+
+def saved_bank(folder: Path) -> np.ndarray:
+    """The benign bank of the content model saved under `folder`."""
+    return load_file(str(folder / CONVERSATION_WEIGHTS))["bank"].numpy()
 
 
 def load_content_model(folder: Path) -> tuple[MessageEncoder, ConversationModel]:
@@ -156,6 +187,6 @@ def load_content_model(folder: Path) -> tuple[MessageEncoder, ConversationModel]
     init = HeadInit(
         **{**raw, "role_gates": tuple(raw["role_gates"]), "role_risk_weights": tuple(raw["role_risk_weights"])}
     )
-    model = ConversationModel(torch.zeros(config["exemplars"]), config["ranges"], init)
+    model = ConversationModel(torch.zeros(config["exemplars"]), config["ranges"], init, torch.zeros(config["bank"]))
     model.load_state_dict(load_file(str(folder / CONVERSATION_WEIGHTS)))
     return MessageEncoder(bert).eval(), model.eval()

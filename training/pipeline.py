@@ -53,6 +53,7 @@ from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, pe
 from training import export, tracking
 from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
+from training.chitchat import SOURCE as REAL_BENIGN_SOURCE
 from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.exemplar_baseline import zero_shot_scores
@@ -61,6 +62,7 @@ from training.export import ExportGateError
 from training.finetune import (
     HISTORY,
     EpochResult,
+    benign_bank,
     embed_messages,
     exemplar_head,
     fine_tune_jointly,
@@ -69,6 +71,7 @@ from training.finetune import (
     predict_logits,
     pretrained_path,
     set_seed,
+    subset,
     write_history,
 )
 from training.keyword_baseline import KeywordBaseline
@@ -174,7 +177,14 @@ def train_stage(params_path: Path, profile: str | None) -> int:
         )
         sets[TRAIN] = replace(sets[TRAIN], weights=train_weights)
         library = load_library()
-        model = exemplar_head(encoder, tokenizer, library, config)
+        bank, head_rows = benign_bank(sets[TRAIN], readable[TRAIN], config.benign_bank, params.seed)
+        log.info(
+            "benign bank: %d messages; the head learns from %d conversations",
+            0 if bank is None else len(bank),
+            len(head_rows),
+        )
+        head_train = subset(sets[TRAIN], head_rows)
+        model = exemplar_head(encoder, tokenizer, library, config, bank)
         for name in sorted(sets.keys() - {TRAIN}):
             scores = zero_shot_scores(model, sets[name].embeddings, sets[name].roles)
             _write_predictions(models / PREDICTIONS / ZERO_SHOT / f"{name}.jsonl", readable[name], scores)
@@ -189,9 +199,9 @@ def train_stage(params_path: Path, profile: str | None) -> int:
             }
             mlflow.log_metrics(metrics, step=r.epoch)
 
-        history = fit(model, config, sets[TRAIN], sets[VALIDATION], params.seed, on_epoch=log_epoch)
+        history = fit(model, config, head_train, sets[VALIDATION], params.seed, on_epoch=log_epoch)
         history += fine_tune_jointly(
-            encoder, model, config, sets[TRAIN], sets[VALIDATION], params.seed, history, on_epoch=log_epoch
+            encoder, model, config, head_train, sets[VALIDATION], params.seed, history, on_epoch=log_epoch
         )
         mlflow.log_metric("transformer_train_seconds", time.perf_counter() - started)
         write_history(models / HISTORY, history)
@@ -371,6 +381,7 @@ class _Logits:
     labels: np.ndarray  # every record
     consent: np.ndarray
     account: np.ndarray  # every record: whether it has account metadata
+    real_benign: np.ndarray  # every record: whether it is real benign chat (chitchat.SOURCE)
 
     @classmethod
     def of(cls, scorer: Scorer, conversations: list[Conversation]) -> _Logits:
@@ -380,6 +391,7 @@ class _Logits:
             np.asarray(labels_of(conversations)),
             np.asarray([c.opt_in for c in conversations]),
             np.asarray([has_account_metadata(c) for c in conversations]),
+            np.asarray([c.groups.get("source") == REAL_BENIGN_SOURCE and c.label == 0 for c in conversations]),
         )
 
     @property
@@ -426,7 +438,12 @@ def _calibrate(scorer: Scorer, splits: dict[str, Split], params: TrainingParams)
         "thresholds": {
             MODE_CONTENT: asdict(fit_bands(fitted.readable_labels[fusable], fused, params.thresholds)),
             CONTENT_ONLY: asdict(
-                fit_bands(fitted.readable_labels, platt(content_platt, fitted.content), params.thresholds)
+                fit_bands(
+                    fitted.readable_labels,
+                    platt(content_platt, fitted.content),
+                    params.thresholds,
+                    fitted.real_benign[fitted.consent],
+                )
             ),
             MODE_METADATA: asdict(fit_bands(fitted.labels, platt(metadata_platt, fitted.metadata), params.thresholds)),
         },

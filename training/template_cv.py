@@ -27,7 +27,7 @@ from training.exemplar_baseline import zero_shot_scores
 from training.exemplars import load_library
 from training.finetune import exemplar_head, fit, message_set, predict_logits, pretrained_path, set_seed
 from training.keyword_baseline import KeywordBaseline
-from training.model import MessageEncoder, build_encoder
+from training.model import MessageEncoder, build_encoder, saved_bank
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def template_cv_stage(params_path: Path, profile: str | None) -> int:
     tokenizer = MessageTokenizer(load_tokenizer(str(weights / "tokenizer.json")), params.message)
     encoder = MessageEncoder(build_encoder(config, tokenizer.tokenizer.get_vocab_size(), str(weights)))
     library = load_library()
+    bank = saved_bank(params.paths.models / "transformer")  # real benign chat: no template family in it
     segment = params.runtime.segment_messages
     rows: list[dict] = []
     started = time.perf_counter()
@@ -69,7 +70,7 @@ def template_cv_stage(params_path: Path, profile: str | None) -> int:
         data = fold_conversations(params, fold)
         train_labels = labels_of(data["train"])
         sets = {part: message_set(encoder, tokenizer, data[part], config.encode_batch_size) for part in data}
-        model = exemplar_head(encoder, tokenizer, library, config)
+        model = exemplar_head(encoder, tokenizer, library, config, bank)
         test = sets["test"]
         scores = {"exemplar_zero_shot": zero_shot_scores(model, test.embeddings, test.roles)}
         fit(model, config, sets["train"], sets["validation"], params.seed)
