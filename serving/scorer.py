@@ -264,7 +264,7 @@ def run_segments(
             count = min(segment, len(embeddings[index]) - start)
             parts[index].append(logits[row, :count])
             evidence[index] = so_far[row, count - 1]
-    empty = np.zeros((0, 1 + evidence.shape[1]), dtype=np.float32)
+    empty = np.zeros((0, 1 + len(SIGNALS)), dtype=np.float32)
     return [np.concatenate(p) if p else empty for p in parts], evidence
 
 

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.params import read_sources
+from serving.params import read_sources, source_weights
 from serving.schema import Limits, parse_record
-from tests.conftest import PAN12_TREE, valid_record
+from tests.conftest import PAN12_TREE, run_cli, valid_record
 from training.baseline import TfidfBaseline
 from training.config import PrepareConfig, training_params
 from training.data import read_split
 from training.pipeline import conversation_weights
 from training.prepare import (
     PAN12,
+    PANC,
     RECORDS,
     SourceError,
     SourceSpec,
@@ -61,6 +62,8 @@ def test_source_specs_expand_environment_variables_and_refuse_what_cannot_be_use
         "share a name": [{"kind": "records", "path": "/a"}, {"kind": "records", "path": "/b"}],
         "takes no path": [{"kind": "synthetic", "path": "/x"}],
         "unknown keys": [{"kind": "synthetic", "wieght": 2}],
+        "only its": [{"kind": "records", "name": "synthetic", "path": "/x"}],
+        "PANC is cut from PAN12": [{"kind": "pan12", "path": "/a"}, {"kind": "panc", "path": "/b"}],
         "is empty": [],
     }
     for reason, entries in refused.items():
@@ -141,6 +144,32 @@ def test_a_records_source_rejects_bad_unlabelled_and_duplicate_records_with_reas
         for r in part:
             for key in author_keys(r, RECORDS):
                 assert owner.setdefault(key, name) == name
+
+
+def test_panc_segments_of_one_chat_stay_together_and_long_segments_become_messages(tmp_path):
+    panc = Path(__file__).parent / "fixtures" / "panc"
+    source = prepare_source(SourceSpec(PANC, "panc", panc, 1.0), CONFIG, 3, tmp_path, max_message_chars=40)
+    rows = [r for part in source.splits.values() for r in part]
+    assert source.read == len(rows) + len(source.rejects)
+    chats = {r["conversation_id"]: author_keys(r, PANC) for r in rows}
+    assert len(set().union(*chats.values())) == len(chats)  # every chat its own, "panc-" stripped first
+    assert all(len(m["text"]) <= 40 for r in rows for m in r["messages"])
+
+
+def test_synthetic_alone_copies_the_generated_splits_byte_for_byte(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    assert run_cli("generate", "--params", "params.yaml", "--profile", "quick") == 0
+    assert run_cli("prepare", "--params", "params.yaml", "--profile", "quick") == 0
+    generated = sorted((tmp_path / "data" / "synthetic").glob("*.jsonl"))
+    assert generated
+    for path in generated:
+        assert (tmp_path / "data" / "prepared" / path.name).read_bytes() == path.read_bytes()
+    sources = read_sources(tmp_path / "data" / "prepared")
+    assert sources["evaluation_splits"] == [] and [s["name"] for s in sources["sources"]] == ["synthetic"]
+    params, _ = training_params(tmp_path / "params.yaml", "quick")
+    train = read_split(tmp_path / "data" / "prepared", "train", params.limits).conversations
+    assert conversation_weights(train, source_weights(tmp_path / "data" / "prepared")) is None
 
 
 def test_a_pan12_tree_without_its_training_files_is_refused(tmp_path):

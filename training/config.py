@@ -130,6 +130,14 @@ class PrepareConfig:
     validation_fraction: float  # of the official train's author groups (of every group for `records`)
     test_fraction: float  # of a `records` source's author groups, which has no official test
 
+    def __post_init__(self) -> None:
+        if not (
+            self.validation_fraction >= 0
+            and self.test_fraction >= 0
+            and self.validation_fraction + self.test_fraction < 1
+        ):
+            raise ValueError("prepare: validation_fraction and test_fraction must be >= 0 and leave some train")
+
 
 @dataclass(frozen=True)
 class TemplateCvConfig:

@@ -15,6 +15,7 @@ import torch
 from onnx import helper, numpy_helper
 from sklearn.metrics import roc_auc_score
 
+from serving.scorer import EVIDENCE_WIDTH
 from training.model import ConversationModel, MessageEncoder
 
 FUSED_OPERATORS = (
@@ -140,6 +141,10 @@ def export_conversation_model(model: ConversationModel, path: Path, opset: int) 
     """The conversation model in fp32: (embeddings, roles, evidence) -> (logits, evidence_out),
     dynamic batch and message axes. Its outputs' recorded shapes are cleared to symbolic names:
     the exporter fixes the message axis of the example there, though the graph takes any length."""
+    if model.evidence_width != EVIDENCE_WIDTH:
+        raise ValueError(
+            f"the conversation model carries {model.evidence_width} evidence values; the scorer {EVIDENCE_WIDTH}"
+        )
     embeddings = torch.zeros((2, 7, model.exemplars.shape[1]), dtype=torch.float32)
     roles = torch.zeros((2, 7), dtype=torch.long)
     evidence = torch.zeros((2, model.evidence_width), dtype=torch.float32)

@@ -27,6 +27,7 @@ a temporary folder that is removed afterwards, and nothing here logs or prints a
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -40,12 +41,13 @@ from typing import Any
 
 import datasets
 
-from serving.params import SOURCES, load_params
+from serving.params import SOURCES, SYNTHETIC_SOURCE, load_params
 from training.config import PrepareConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, write_jsonl
 from training.sources import load_pan12, load_panc, load_records, records
 
-SYNTHETIC, PAN12, PANC, RECORDS = "synthetic", "pan12", "panc", "records"
+PAN12, PANC, RECORDS = "pan12", "panc", "records"
+SYNTHETIC = SYNTHETIC_SOURCE
 KINDS = (SYNTHETIC, PAN12, PANC, RECORDS)
 TEST = "test"
 REJECTS = "rejects"
@@ -113,8 +115,10 @@ def source_specs(entries: Iterable[dict[str, Any]], environ: dict[str, str] | No
         raise SourceError("sources is empty")
     if len(set(names)) != len(names):
         raise SourceError("two sources share a name")
-    if any(s.kind == SYNTHETIC and s.name != SYNTHETIC for s in specs):
-        raise SourceError("the synthetic source is named 'synthetic'")
+    if any((s.kind == SYNTHETIC) != (s.name == SYNTHETIC) for s in specs):
+        raise SourceError("the name 'synthetic' is the synthetic source's, and only its")
+    if {PAN12, PANC} <= {s.kind for s in specs}:
+        raise SourceError("pan12 and panc together: PANC is cut from PAN12, so one's test would be the other's train")
     return specs
 
 
@@ -130,7 +134,8 @@ def content_key(record: dict[str, Any]) -> str:
 def author_keys(record: dict[str, Any], kind: str) -> set[str]:
     """The authors of a conversation; for PANC, which names none, the chat of its segment."""
     if kind == PANC:
-        return {"chat:" + re.sub(r"-\d+$", "", record["conversation_id"])}
+        chat = record["conversation_id"].removeprefix("panc-")
+        return {"chat:" + re.sub(r"-\d+$", "", chat)}
     return {f"author:{p['id']}" for p in record["participants"]}
 
 
@@ -281,7 +286,9 @@ def _one(folder: Path, pattern: str, name: str, required: bool = True) -> Path |
     return found[0] if found else None
 
 
-def _official(spec: SourceSpec, cache: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _official(
+    spec: SourceSpec, cache: Path, max_message_chars: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The official train and test conversations of a PAN12 tree or a PANC folder."""
     assert spec.path is not None
     if not spec.path.is_dir():
@@ -297,16 +304,22 @@ def _official(spec: SourceSpec, cache: Path) -> tuple[list[dict[str, Any]], list
         return train, test
     train_file = _one(spec.path, PANC_FILES[TRAIN], spec.name)
     test_file = _one(spec.path, PANC_FILES[TEST], spec.name, required=False)
-    train = list(records(load_panc(train_file, cache_dir=cache)))
-    test = [] if test_file is None else list(records(load_panc(test_file, cache_dir=cache)))
+    train = list(records(load_panc(train_file, max_message_chars, cache)))
+    test = [] if test_file is None else list(records(load_panc(test_file, max_message_chars, cache)))
     return train, test
 
 
 def prepare_source(
-    spec: SourceSpec, config: PrepareConfig, seed: int, cache: Path, taken: set[str] | None = None
+    spec: SourceSpec,
+    config: PrepareConfig,
+    seed: int,
+    cache: Path,
+    taken: set[str] | None = None,
+    max_message_chars: int | None = None,
 ) -> PreparedSource:
     """One licensed source as train, validation and test, its rejects and counts; `taken`, the
-    conversation ids of earlier sources, gains this source's."""
+    conversation ids of earlier sources, gains this source's. PANC segments, which have no
+    message boundaries, are cut into messages of at most `max_message_chars`."""
     taken = set() if taken is None else taken
     keys = lambda r: author_keys(r, spec.kind)  # noqa: E731
     if spec.kind == RECORDS:
@@ -326,7 +339,7 @@ def prepare_source(
         fractions = {VALIDATION: config.validation_fraction, TEST: config.test_fraction}
         splits = assign_splits(rows, keys, fractions, seed)
     else:
-        train, test = _official(spec, cache)
+        train, test = _official(spec, cache, max_message_chars)
         read = len(train) + len(test)
         test, rejects = with_unique_ids(test, taken)
         train, reused = with_unique_ids(train, taken)
@@ -345,9 +358,7 @@ def prepare_source(
 
 
 def _glob(path: Path) -> list[str]:
-    import glob
-
-    return glob.glob(str(path))
+    return glob.glob(str(path), recursive=True)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -377,6 +388,8 @@ def write_prepared(
 ) -> dict[str, Any]:
     """Write the splits, `sources.json` and the rejects under `paths.data`; the manifest."""
     out, synthetic_folder = params.paths.data, params.paths.synthetic
+    if out.resolve() == synthetic_folder.resolve() or out.resolve() in synthetic_folder.resolve().parents:
+        raise SourceError("paths.data must not be paths.synthetic or hold it: prepare rewrites paths.data")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -388,11 +401,10 @@ def write_prepared(
     for source in prepared:
         for name in (TRAIN, VALIDATION):
             _append(out / f"{name}.jsonl", source.splits[name])
-        for name in (VALIDATION, TEST):
-            if source.splits[name]:
-                write_jsonl(out / f"{source.spec.name}_{name}.jsonl", source.splits[name])
-                evaluation.append(f"{source.spec.name}_{name}")
+        # Only the test is held out: the source's validation part fits calibration and the bands.
         if source.splits[TEST]:
+            write_jsonl(out / f"{source.spec.name}_{TEST}.jsonl", source.splits[TEST])
+            evaluation.append(f"{source.spec.name}_{TEST}")
             early.append(f"{source.spec.name}_{TEST}")
         write_jsonl(out / REJECTS / f"{source.spec.name}.jsonl", source.rejects)
     manifest = {
@@ -440,7 +452,9 @@ def prepare_stage(params_path: Path, profile: str | None) -> int:
             if spec.kind == SYNTHETIC:
                 stats["sources"][spec.name] = {**_synthetic_stats(synthetic), "weight": spec.weight}
                 continue
-            source = prepare_source(spec, params.prepare, params.seed, Path(cache), taken)
+            source = prepare_source(
+                spec, params.prepare, params.seed, Path(cache), taken, params.limits.max_message_chars
+            )
             prepared.append(source)
             stats["sources"][spec.name] = source.stats()
             counts = {name: len(rows) for name, rows in source.splits.items()}
