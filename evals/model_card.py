@@ -190,9 +190,9 @@ def card_blocks(metrics: dict, manifest: dict, params: dict) -> list[Block]:
                     "Model type",
                     "sentence encoder (all-MiniLM-L6-v2, int8 ONNX, frozen) under an exemplar head of about "
                     "100 parameters: each message's similarity to a reviewed exemplar library per signal and "
-                    "to a bank of real benign chat, lowered by what a benign maximum over as many messages of its "
-                    "sender reaches; the running maximum of each signal's evidence per role of sender, a "
-                    "logistic risk over those; fused with a metadata model when account metadata is present",
+                    "to a bank of real benign chat, the running maximum of each signal's evidence per role "
+                    "of sender lowered by what a benign maximum over as many messages reaches, a logistic "
+                    "risk over those; fused with a metadata model when account metadata is present",
                 ),
                 ("Language(s) (NLP)", "English"),
                 ("License", "Apache-2.0"),
@@ -313,8 +313,8 @@ def card_blocks(metrics: dict, manifest: dict, params: dict) -> list[Block]:
             "similarity to each signal's positive and near-miss exemplars, to benign lines "
             "(exemplars.yaml in the bundle) and to a bank of real benign chat messages (chitchat-dataset, "
             "embedded in conversation.onnx) gives its evidence per signal; the risk after each message is "
-            "a logistic of each signal's running maximum per role of sender, each message's evidence first "
-            "lowered in logit space by an offset and a slope in log(1 + its sender's messages so far) (binary "
+            "a logistic of each signal's running maximum per role of sender, lowered in logit space by an "
+            "offset and a slope in log(1 + that role's messages so far) (binary "
             "cross-entropy, class-weighted, on the frozen encoder); a conversation's content logit is its "
             "risk after the last message; Platt calibration and risk bands "
             f"fitted on {fitted_on.get('calibration', 'validation')}; a logistic fusion with the "

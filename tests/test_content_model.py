@@ -94,19 +94,18 @@ def test_a_reporter_message_counts_less_than_the_same_from_the_reported():
     assert (as_reporter[0, :, 1:] < logits[0, :, 1:]).all()
 
 
-def test_the_risk_never_falls_and_a_line_counts_less_the_more_its_sender_said_before():
+def test_the_same_evidence_over_more_messages_weighs_less_and_without_the_length_term_the_risk_never_falls():
     model = tiny_model()
-    signals = len(SIGNALS)
+    message = torch.randn(1, 1, 8)
+    repeated = message.expand(1, 30, 8).contiguous()  # one line said again and again: the maxima stay
+    reported = torch.ones((1, 30), dtype=torch.long)
     with torch.no_grad():
-        risk = model(torch.randn(1, 40, 8), torch.ones((1, 40), dtype=torch.long))[0][0, :, 0].numpy()
-        assert (np.diff(risk) >= 0).all()
-        line, reported = torch.randn(1, 1, 8), torch.ones((1, 1), dtype=torch.long)
-        fresh = torch.zeros((1, model.evidence_width))
-        talkative = fresh.clone()
-        talkative[0, 3 * signals + 1] = 29.0  # the reported party said 29 messages before it
-        first = model(line, reported, fresh)[1][0, -1, signals : 2 * signals]
-        after_many = model(line, reported, talkative)[1][0, -1, signals : 2 * signals]
-    assert (after_many < first).all()  # length_slope > 0 in INIT
+        risk = model(repeated, reported)[0][0, :, 0].numpy()
+        assert (np.diff(risk) < 0).all()  # the expected benign maximum grows with the count
+        model.length_slope.zero_()
+        assert (
+            np.diff(model(torch.randn(1, 12, 8), torch.ones((1, 12), dtype=torch.long))[0][0, :, 0].numpy()) >= 0
+        ).all()
 
 
 @pytest.mark.parametrize("segment", [1, 3, 50])

@@ -81,13 +81,12 @@ class ConversationModel(torch.nn.Module):
     real benign chat lines; per signal, its best positive, near-miss, benign and bank similarity
     give that message's evidence for the signal (a logistic of the four). The evidence so far is,
     per signal and per role of sender, the running maximum over the messages. A maximum over
-    many harmless messages creeps up with their number, so each message's evidence is first
-    lowered, in logit space, by what a benign maximum over as many messages of its sender's role
-    would reach (an offset plus a slope in log(1 + messages so far), learned per signal): a late
-    message in a long chat needs more to count, and a move already made keeps its weight, so the
-    risk so far never falls. The risk so far is a logistic of the maxima. Keeping the roles apart
-    lets the risk weigh who makes a move: an adult who asks where a child lives while the child
-    asks nothing back is not two peers getting to know each other.
+    many harmless messages creeps up with their number, so before the risk reads it, it is
+    lowered, in logit space, by what a benign maximum over that many messages of that role would
+    reach (an offset plus a slope in log(1 + messages), learned per signal). The risk so far is a
+    logistic of the lowered maxima. Keeping the roles apart lets the risk weigh who makes a
+    move: an adult who asks where a child lives while the child asks nothing back is not two
+    peers getting to know each other.
     `logits` (batch x messages x labels) are, after each message, the risk so far and the logit
     of that message's evidence per signal, gated by its sender's role (a reporter's question is
     not an escalation move); `evidence` (batch x messages x roles * (signals + 1)) the running
@@ -145,12 +144,14 @@ class ConversationModel(torch.nn.Module):
         # logit(sigmoid(signal) * sigmoid(gate)), exactly and without overflow.
         message_logit = -torch.logsumexp(torch.stack([-signal, -gate, -signal - gate], dim=-1), dim=-1)
         sender = torch.nn.functional.one_hot(roles, role_count).to(signal.dtype)
-        counts = torch.cumsum(sender, dim=1) + evidence[:, None, maxima:]
-        said = (counts * sender).sum(dim=-1, keepdim=True)  # messages of this message's role so far, itself included
-        lowered = torch.sigmoid(signal - self.length_offset - self.length_slope * torch.log1p(said))
-        by_role = (sender.unsqueeze(-1) * lowered.unsqueeze(-2)).flatten(-2)
+        by_role = (sender.unsqueeze(-1) * torch.sigmoid(signal).unsqueeze(-2)).flatten(-2)
         so_far = running_max(by_role, evidence[:, :maxima])
-        risk = so_far @ self.risk_weights.flatten() + self.risk_bias
+        counts = torch.cumsum(sender, dim=1) + evidence[:, None, maxima:]
+        strongest = torch.logit(so_far.unflatten(-1, (role_count, signals)).clamp(1e-6, 1 - 1e-6))
+        expected = self.length_offset + self.length_slope * torch.log1p(counts).unsqueeze(-1)
+        heard = (counts > 0).to(signal.dtype).unsqueeze(-1)  # a role that has not spoken has no evidence
+        lowered = (torch.sigmoid(strongest - expected) * heard).flatten(-2)
+        risk = lowered @ self.risk_weights.flatten() + self.risk_bias
         return torch.cat([risk.unsqueeze(-1), message_logit], dim=-1), torch.cat([so_far, counts], dim=-1)
 
 
