@@ -14,6 +14,7 @@ import hashlib
 import json
 from importlib.resources import files
 
+from serving.schema import Conversation
 from training.config import ChitchatConfig
 
 PACKAGE = "chitchat_dataset"
@@ -37,6 +38,12 @@ def _record(conversation_id: str, turns: list[list[dict]]) -> dict:
         "signals": [],
         "groups": {"source": SOURCE, "relationship": "adult_strangers"},
     }
+
+
+def is_real_benign(conversation: Conversation) -> bool:
+    """Whether a conversation is real benign chat from this package (the benign bank's and the
+    alert threshold's real-benign records)."""
+    return conversation.groups.get("source") == SOURCE and conversation.label == 0
 
 
 def chitchat_splits(config: ChitchatConfig, seed: int) -> dict[str, list[dict]]:

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from serving.text import (
     pad_tokens,
     per_conversation,
 )
-from training.chitchat import SOURCE as REAL_BENIGN_SOURCE
+from training.chitchat import is_real_benign
 from training.config import BenignBank, TransformerConfig
 from training.exemplars import ExemplarLibrary
 from training.model import ConversationModel, MessageEncoder
@@ -150,7 +150,7 @@ def benign_bank(
     from: all but those, whose messages would otherwise meet themselves in the bank. None for
     the bank when the split has no real benign chat."""
     rng = np.random.default_rng(seed)
-    real = np.flatnonzero([c.groups.get("source") == REAL_BENIGN_SOURCE for c in conversations])
+    real = np.flatnonzero([is_real_benign(c) for c in conversations])
     chosen = rng.permutation(real)[: round(config.share * len(real))]
     rest = np.setdiff1d(np.arange(len(conversations)), chosen)
     if not len(chosen):
@@ -167,7 +167,8 @@ def benign_bank(
 def subset(data: MessageSet, rows: np.ndarray) -> MessageSet:
     """The conversations `rows` of `data`."""
     pick = [int(i) for i in rows]
-    return MessageSet(
+    return replace(
+        data,
         embeddings=[data.embeddings[i] for i in pick],
         encoded=[data.encoded[i] for i in pick],
         targets=[data.targets[i] for i in pick],

@@ -53,7 +53,7 @@ from serving.text import MessageTokenizer, load_tokenizer, message_token_ids, pe
 from training import export, tracking
 from training.baseline import TfidfBaseline
 from training.calibration import fit_bands, fit_fusion, fit_platt
-from training.chitchat import SOURCE as REAL_BENIGN_SOURCE
+from training.chitchat import is_real_benign
 from training.config import ExportConfig, TrainingParams, training_params
 from training.data import TRAIN, VALIDATION, Split, read_split, split_names, write_jsonl
 from training.exemplar_baseline import zero_shot_scores
@@ -391,7 +391,7 @@ class _Logits:
             np.asarray(labels_of(conversations)),
             np.asarray([c.opt_in for c in conversations]),
             np.asarray([has_account_metadata(c) for c in conversations]),
-            np.asarray([c.groups.get("source") == REAL_BENIGN_SOURCE and c.label == 0 for c in conversations]),
+            np.asarray([is_real_benign(c) for c in conversations]),
         )
 
     @property
