@@ -28,7 +28,8 @@ from serving.text import MessageParams
 #    runs one of them, chosen when it loads (serving/scorer.py `choose_encoder`).
 # 6: the conversation model compares messages with a bank of real benign chat too, and carries
 #    each role's message count in its evidence (serving/scorer.py EVIDENCE_WIDTH).
-FORMAT_VERSION = 6
+# 7: runtime.embedding_cache_messages.
+FORMAT_VERSION = 7
 MANIFEST = "manifest.json"
 ENCODER_MODEL = "encoder.onnx"  # int8
 ENCODER_FP32_MODEL = "encoder_fp32.onnx"
@@ -98,6 +99,7 @@ class Runtime:
     explain_messages: int  # messages occluded per conversation on the review page
     chunk_records: int
     segment_messages: int  # messages of one conversation encoded and read per step: bounds memory
+    embedding_cache_messages: int  # distinct messages whose embeddings a scorer keeps between calls
 
 
 @dataclass(frozen=True)

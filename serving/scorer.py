@@ -4,6 +4,7 @@ conversation model, fused with the metadata model and banded."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from serving.text import (
     pad_conversations,
     pad_tokens,
     per_conversation,
+    same_length_batches,
 )
 
 _LOGIT_CLIP = 1e-7
@@ -199,20 +201,73 @@ def _session(bundle: Bundle, name: str, threads: int) -> ort.InferenceSession:
     return session
 
 
+class EmbeddingCache:
+    """The embeddings of the last `max_messages` distinct messages a scorer encoded, keyed by
+    their token ids, the least recently used dropped first: real chat repeats itself across
+    conversations ("ok", "lol", "u there?"), and a message's embedding depends on nothing else
+    (`session_embeddings`), so a kept one is exactly the one it would get again."""
+
+    def __init__(self, max_messages: int) -> None:
+        self.max_messages = max_messages
+        self.hits = 0
+        self.misses = 0
+        self._rows: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, token_ids: tuple[int, ...]) -> np.ndarray | None:
+        row = self._rows.get(token_ids)
+        if row is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self._rows.move_to_end(token_ids)
+        return row
+
+    def put(self, token_ids: tuple[int, ...], row: np.ndarray) -> None:
+        self._rows[token_ids] = row
+        self._rows.move_to_end(token_ids)
+        while len(self._rows) > self.max_messages:
+            self._rows.popitem(last=False)
+
+
+def _encode(session: ort.InferenceSession, token_ids: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """One encoder batch of messages of one length. A message's embedding then does not depend on
+    the other rows, with one exception: ONNX Runtime computes a single row by another kernel
+    (matrix times vector) whose last bits differ, so a lone message runs beside a copy of itself.
+    (Padding, too, moves the last bits, which is why batches hold one length.)"""
+    rows = list(token_ids) * 2 if len(token_ids) == 1 else token_ids
+    input_ids, attention = pad_tokens(rows)
+    (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
+    return embeddings[: len(token_ids)]
+
+
 def session_embeddings(
-    session: ort.InferenceSession, token_ids: Sequence[Sequence[int]], batch_size: int
+    session: ort.InferenceSession,
+    token_ids: Sequence[Sequence[int]],
+    batch_size: int,
+    cache: EmbeddingCache | None = None,
 ) -> np.ndarray:
-    """Embeddings (len(token_ids) x dim) of messages from an encoder session, in length-bucketed
-    batches, each distinct message of the call once. A message's embedding can differ in its last
-    bits with the batch it is encoded in (the padded width and rows change ONNX Runtime's kernel
-    blocking), so embeddings are not kept between calls: a chunk always scores the same."""
+    """Embeddings (len(token_ids) x dim) of messages from an encoder session, in batches of one
+    length: each distinct message of the call once, and none that `cache` holds. A message gets
+    the same embedding in any batch (`_encode`), so the cache changes no score."""
     unique, inverse = distinct_messages(token_ids)
     dim = session.get_outputs()[0].shape[-1]
     out = np.zeros((len(unique), dim), dtype=np.float32)
-    for batch in bucketed_batches([len(ids) for ids in unique], batch_size):
-        input_ids, attention = pad_tokens([unique[i] for i in batch])
-        (embeddings,) = session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": attention})
-        out[batch] = embeddings
+    missing = []
+    for index, ids in enumerate(unique):
+        row = cache.get(ids) if cache is not None else None
+        if row is None:
+            missing.append(index)
+        else:
+            out[index] = row
+    for batch in same_length_batches([len(unique[i]) for i in missing], batch_size):
+        rows = [missing[i] for i in batch]
+        out[rows] = _encode(session, [unique[i] for i in rows])
+        if cache is not None:
+            for index in rows:
+                cache.put(unique[index], out[index].copy())
     return out[inverse]
 
 
@@ -320,6 +375,7 @@ class Scorer:
         conversation_session: ort.InferenceSession,
         metadata_session: ort.InferenceSession,
         encoder: EncoderChoice,
+        cache: EmbeddingCache | None = None,
     ) -> None:
         self.bundle = bundle
         self.tokenizer = tokenizer
@@ -327,16 +383,26 @@ class Scorer:
         self.conversation_session = conversation_session
         self.metadata_session = metadata_session
         self.encoder = encoder
+        self.cache = cache
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, threads: int | None = None, precision: str | EncoderChoice = AUTO) -> Scorer:
+    def from_bundle(
+        cls,
+        bundle: Bundle,
+        threads: int | None = None,
+        precision: str | EncoderChoice = AUTO,
+        cache_messages: int | None = None,
+    ) -> Scorer:
         """Open the bundle's ONNX sessions and tokenizer, with the encoder graph of `precision`
-        (`choose_encoder`: auto, fp32, int8 or a settled choice)."""
+        (`choose_encoder`: auto, fp32, int8 or a settled choice) and an embedding cache of
+        `cache_messages` (default: the bundle's `runtime.embedding_cache_messages`; 0: none)."""
         if tuple(bundle.metadata_features) != METADATA_FEATURES:
             raise BundleError("bundle metadata features differ from this scorer's")
         encoder = choose_encoder(precision)
         # The bundle's default was chosen on another machine: no more threads than CPUs here.
         threads = threads or min(bundle.runtime.intra_op_threads, usable_cpus())
+        if cache_messages is None:
+            cache_messages = bundle.runtime.embedding_cache_messages
         return cls(
             bundle,
             MessageTokenizer(_tokenizer(bundle), bundle.message),
@@ -344,6 +410,7 @@ class Scorer:
             _session(bundle, CONVERSATION_MODEL, threads),
             _session(bundle, METADATA_MODEL, threads),
             encoder,
+            EmbeddingCache(cache_messages) if cache_messages else None,
         )
 
     def embeddings(self, encoded: Sequence[EncodedConversation]) -> list[np.ndarray]:
@@ -351,7 +418,7 @@ class Scorer:
         if not encoded:
             return []
         vectors = session_embeddings(
-            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size
+            self.encoder_session, message_token_ids(encoded), self.bundle.runtime.message_batch_size, self.cache
         )
         return per_conversation(vectors, encoded)
 

@@ -109,6 +109,15 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def same_length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped into batches of messages of one length, at most `batch_size` each, shortest
+    first: nothing is padded, and a message's embedding does not depend on its batch's width."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    ordered = np.asarray(lengths)[order]
+    groups = np.split(order, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1)
+    return [group[i : i + batch_size] for group in groups for i in range(0, len(group), batch_size)]
+
+
 def pad_tokens(token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     """`input_ids` and `attention_mask` (int64) of messages right-padded to the longest."""
     width = max(len(ids) for ids in token_ids)

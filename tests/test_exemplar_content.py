@@ -99,14 +99,18 @@ def test_without_account_metadata_the_score_is_the_calibrated_content_score(quic
 
 
 class RecordingSession:
-    """Passes runs through to an ONNX session and remembers the largest batch of rows it saw."""
+    """Passes runs through to an ONNX session and remembers the largest batch of rows it saw and,
+    for an encoder, the distinct messages of each run."""
 
     def __init__(self, session):
-        self.session, self.largest = session, 0
+        self.session, self.largest, self.runs = session, 0, []
 
     def run(self, outputs, feeds):
         first = next(iter(feeds.values()))
         self.largest = max(self.largest, first.shape[0] * (first.shape[1] if first.ndim == 3 else 1))
+        if "input_ids" in feeds:
+            rows = zip(feeds["input_ids"], feeds["attention_mask"], strict=True)
+            self.runs.append({tuple(ids[mask == 1].tolist()) for ids, mask in rows})
         return self.session.run(outputs, feeds)
 
     def __getattr__(self, name):
@@ -150,6 +154,7 @@ def test_each_distinct_message_is_encoded_once_and_gets_the_embedding_it_gets_al
     record["messages"] = [{"sender": "u2", "ts": None, "text": t} for t in texts]
     (encoded,) = scorer.tokenizer.encode([parse_record(record, bundle.limits)])
     together = session_embeddings(session, encoded.token_ids, batch_size=64)
-    assert session.largest == len(set(texts))
+    encoded_messages = [ids for run in session.runs for ids in run]
+    assert sorted(encoded_messages) == sorted(set(encoded.token_ids))  # each distinct message in one run
     alone = np.concatenate([session_embeddings(scorer.encoder_session, [ids], 1) for ids in encoded.token_ids])
-    np.testing.assert_allclose(together, alone, atol=1e-6)
+    np.testing.assert_array_equal(together, alone)

@@ -34,12 +34,12 @@ from serving.scorer import ConversationRunner, conversation_logits
 from serving.text import (
     EncodedConversation,
     MessageTokenizer,
-    bucketed_batches,
     distinct_messages,
     message_token_ids,
     pad_conversations,
     pad_tokens,
     per_conversation,
+    same_length_batches,
 )
 from training.chitchat import is_real_benign
 from training.config import BenignBank, TransformerConfig
@@ -89,11 +89,11 @@ def message_targets(conversation: Conversation) -> np.ndarray:
 
 
 def encode_messages(encoder: MessageEncoder, token_ids: Sequence[Sequence[int]], batch_size: int) -> torch.Tensor:
-    """Embeddings (len(token_ids) x dim) from the torch encoder, in the scorer's length-bucketed
-    batches, returned in the order of `token_ids`."""
+    """Embeddings (len(token_ids) x dim) from the torch encoder, in the scorer's batches of one
+    length, returned in the order of `token_ids`."""
     if not token_ids:
         return torch.zeros((0, encoder.dim))
-    batches = bucketed_batches([len(ids) for ids in token_ids], batch_size)
+    batches = same_length_batches([len(ids) for ids in token_ids], batch_size)
     parts = []
     progress = Progress("encoding", len(token_ids), "messages", log)
     for batch in batches:

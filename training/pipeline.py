@@ -13,6 +13,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from transformers.utils import logging as transformers_logging
 
@@ -297,15 +298,21 @@ def export_stage(params_path: Path, profile: str | None) -> int:
     log.info("parity: the same messages through the int8 ONNX encoder")
     int8_embeddings = session_embeddings(int8_session, token_ids, runtime.message_batch_size)
     int8_logits = served(per_conversation(int8_embeddings, encoded))
-    # Measure how much a message's embedding moves when it is encoded alone rather than among
-    # others (int8 that scales activations per batch tensor would move it).
+    # How far a message's embedding moves when it is encoded alone rather than among others: the
+    # scorer's embedding cache reuses it in other batches (serving/scorer.py `_encode`), and int8
+    # that scaled activations per batch tensor would move it.
     probe = token_ids[: params.export.batch_effect_messages]
-    alone = np.concatenate([session_embeddings(int8_session, [ids], 1) for ids in probe])
+
+    def batch_effect(session: ort.InferenceSession, together: np.ndarray) -> float:
+        alone = np.concatenate([session_embeddings(session, [ids], 1) for ids in probe])
+        return float(np.max(np.abs(alone - together[: len(probe)])))
+
     fp32_scores, int8_scores = final_risk_logits(fp32_logits), final_risk_logits(int8_logits)
     threshold = threshold_for_recall(readable_labels, fp32_scores, params.thresholds.medium_min_recall)
     metrics = {
         "max_abs_logit_diff": float(np.max(np.abs(np.concatenate(torch_logits) - np.concatenate(fp32_logits)))),
-        "int8_batch_effect_max_abs_embedding": float(np.max(np.abs(alone - int8_embeddings[: len(probe)]))),
+        "fp32_batch_effect_max_abs_embedding": batch_effect(fp32_session, fp32_embeddings),
+        "int8_batch_effect_max_abs_embedding": batch_effect(int8_session, int8_embeddings),
         **export.int8_parity(readable_labels, fp32_scores, int8_scores, threshold),
         "fp32_bytes": (staging / ENCODER_FP32_MODEL).stat().st_size,
         "int8_bytes": (staging / ENCODER_MODEL).stat().st_size,
